@@ -1,0 +1,188 @@
+//! librdkafka client configurations, one builder per role, so every binary talks to Kafka the
+//! same way, and a client context that sends librdkafka's logs through `tracing`.
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
+
+/// Where the cluster is and who we are to it.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port` list, comma separated (`SHOP_KAFKA_BROKERS`).
+    pub brokers: String,
+    /// Shown in broker logs and metrics; defaults to the binary's name.
+    pub client_id: String,
+    /// Extra librdkafka properties applied last, e.g. security settings
+    /// (`SHOP_KAFKA_PROPERTIES=key=value,key=value`).
+    pub overrides: Vec<(String, String)>,
+}
+
+/// An entry of [`KafkaSettings::overrides`] is not `key=value`.
+#[derive(Debug, thiserror::Error)]
+#[error("librdkafka property {entry:?} is not of the form key=value")]
+pub struct PropertyError {
+    entry: String,
+}
+
+impl KafkaSettings {
+    /// Settings for `brokers` with no overrides.
+    pub fn new(brokers: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            client_id: client_id.into(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Parses overrides written as `key=value,key=value` (empty entries are skipped).
+    ///
+    /// # Errors
+    /// [`PropertyError`] naming the first entry without `=`.
+    pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, PropertyError> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .split_once('=')
+                    .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+                    .ok_or_else(|| PropertyError {
+                        entry: entry.to_owned(),
+                    })
+            })
+            .collect()
+    }
+
+    /// What every client shares.
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id)
+            .set_log_level(RDKafkaLogLevel::Info);
+        config
+    }
+
+    fn finish(&self, mut config: ClientConfig) -> ClientConfig {
+        for (key, value) in &self.overrides {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// An admin client.
+    pub fn admin(&self) -> ClientConfig {
+        self.finish(self.base())
+    }
+
+    /// An idempotent producer: `acks=all`, no reordering or duplicates on retry.
+    ///
+    /// The partitioner is murmur2, as in the Java client, so a key lands on the same partition
+    /// whichever client produced it (librdkafka's default, CRC32, does not agree with Java).
+    pub fn producer(&self) -> ClientConfig {
+        let mut config = self.base();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5");
+        self.finish(config)
+    }
+
+    /// A transactional producer; `transactional_id` must be stable across restarts of the same
+    /// instance, so a restarted instance fences its zombie predecessor.
+    pub fn transactional_producer(&self, transactional_id: &str) -> ClientConfig {
+        let mut config = self.producer();
+        config.set("transactional.id", transactional_id);
+        // Overrides win over the transactional id too, deliberately: they are the operator's.
+        self.finish(config)
+    }
+
+    /// A consumer in `group_id` that sees only committed transactional data and never commits
+    /// offsets by itself: offsets are committed with the outputs they caused.
+    pub fn consumer(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.base();
+        config
+            .set("group.id", group_id)
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        self.finish(config)
+    }
+}
+
+/// A client context that logs librdkafka's messages and errors through `tracing` (target
+/// `librdkafka`) instead of stderr.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingContext;
+
+impl ClientContext for TracingContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility, message);
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, message),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility, message);
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, message),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "client error");
+    }
+}
+
+impl ConsumerContext for TracingContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> KafkaSettings {
+        KafkaSettings::new("127.0.0.1:9092", "test")
+    }
+
+    #[test]
+    fn consumers_read_committed_and_never_autocommit() {
+        let config = settings().consumer("group-a");
+        assert_eq!(config.get("isolation.level"), Some("read_committed"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("group.id"), Some("group-a"));
+    }
+
+    #[test]
+    fn producers_agree_with_java_on_partitions_and_durability() {
+        let config = settings().transactional_producer("tx-1");
+        assert_eq!(config.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("transactional.id"), Some("tx-1"));
+    }
+
+    #[test]
+    fn overrides_apply_last() {
+        let mut settings = settings();
+        settings.overrides = KafkaSettings::parse_overrides("linger.ms=0, security.protocol=SSL,")
+            .unwrap();
+        let config = settings.producer();
+        assert_eq!(config.get("linger.ms"), Some("0"));
+        assert_eq!(config.get("security.protocol"), Some("SSL"));
+    }
+
+    #[test]
+    fn a_malformed_override_is_refused_by_name() {
+        let error = KafkaSettings::parse_overrides("acks=all,oops").unwrap_err();
+        assert!(error.to_string().contains("\"oops\""), "{error}");
+    }
+}

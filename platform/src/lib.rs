@@ -1,0 +1,10 @@
+//! What every shop binary shares: Kafka client settings, telemetry, PostgreSQL pools and
+//! graceful shutdown.
+//!
+//! Owns the plumbing only; no topic names (see `shop-topics`) and no record types (see
+//! `shop-schemas`).
+
+pub mod database;
+pub mod kafka;
+pub mod shutdown;
+pub mod telemetry;
