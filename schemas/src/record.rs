@@ -41,6 +41,15 @@ impl SchemaSource {
     }
 }
 
+/// Two sources are the same schema when their text is; the parse cache does not count.
+impl PartialEq for SchemaSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.full_name == other.full_name && self.json == other.json
+    }
+}
+
+impl Eq for SchemaSource {}
+
 macro_rules! avsc {
     ($file:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/avro/", $file))
