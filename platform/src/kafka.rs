@@ -173,8 +173,8 @@ mod tests {
     #[test]
     fn overrides_apply_last() {
         let mut settings = settings();
-        settings.overrides = KafkaSettings::parse_overrides("linger.ms=0, security.protocol=SSL,")
-            .unwrap();
+        settings.overrides =
+            KafkaSettings::parse_overrides("linger.ms=0, security.protocol=SSL,").unwrap();
         let config = settings.producer();
         assert_eq!(config.get("linger.ms"), Some("0"));
         assert_eq!(config.get("security.protocol"), Some("SSL"));

@@ -8,3 +8,5 @@ pub mod database;
 pub mod kafka;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

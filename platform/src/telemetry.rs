@@ -29,7 +29,10 @@ impl std::str::FromStr for LogFormat {
 ///
 /// # Errors
 /// If the filter does not parse or a global subscriber is already installed.
-pub fn init(filter: &str, format: LogFormat) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub fn init(
+    filter: &str,
+    format: LogFormat,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let filter = EnvFilter::try_new(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -99,7 +99,10 @@ pub enum CodecError {
     },
     /// The value does not fit its own schema: a bug in the producing code.
     #[error("cannot encode {schema}: {reason}")]
-    Encode { schema: &'static str, reason: String },
+    Encode {
+        schema: &'static str,
+        reason: String,
+    },
     /// The payload is not in the Confluent wire format (poison).
     #[error("payload is not in the Confluent wire format: {reason}")]
     NotWireFormat { reason: String },
@@ -218,23 +221,19 @@ impl AvroCodec {
     /// poison ([`CodecError::is_poison`]).
     pub async fn decode<T: AvroRecord>(&self, payload: &[u8]) -> Result<T, CodecError> {
         let schema_id = wire_schema_id(payload)?;
-        let decoded = self
-            .decoder
-            .decode(Some(payload))
-            .await
-            .map_err(|error| {
-                if error.retriable {
-                    CodecError::RegistryUnavailable {
-                        what: format!("writer schema id {schema_id}"),
-                        reason: describe(&error),
-                    }
-                } else {
-                    CodecError::Undecodable {
-                        schema_id,
-                        reason: describe(&error),
-                    }
+        let decoded = self.decoder.decode(Some(payload)).await.map_err(|error| {
+            if error.retriable {
+                CodecError::RegistryUnavailable {
+                    what: format!("writer schema id {schema_id}"),
+                    reason: describe(&error),
                 }
-            })?;
+            } else {
+                CodecError::Undecodable {
+                    schema_id,
+                    reason: describe(&error),
+                }
+            }
+        })?;
         record_from_value(decoded.name.map(|name| name.fullname(None)), &decoded.value)
     }
 
@@ -249,13 +248,11 @@ impl AvroCodec {
             return Ok(id);
         }
         let result = match self.registration {
-            Registration::AutoRegister => post_schema(
-                &self.settings,
-                subject.to_owned(),
-                supplied_schema(source),
-            )
-            .await
-            .map(|registered| Some(registered.id)),
+            Registration::AutoRegister => {
+                post_schema(&self.settings, subject.to_owned(), supplied_schema(source))
+                    .await
+                    .map(|registered| Some(registered.id))
+            }
             Registration::LookupOnly => {
                 let body = lookup_body(source);
                 perform_sr_call(&self.settings, SrCall::PostForVersion(subject, &body))

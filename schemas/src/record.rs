@@ -20,7 +20,8 @@ pub struct SchemaSource {
 }
 
 impl SchemaSource {
-    const fn new(full_name: &'static str, json: &'static str) -> Self {
+    /// A schema named `full_name` with the text `json`; parsed on first use.
+    pub const fn new(full_name: &'static str, json: &'static str) -> Self {
         Self {
             full_name,
             json,
@@ -65,10 +66,8 @@ pub static CATALOG_COMMAND: SchemaSource = SchemaSource::new(
 );
 pub static PRODUCT: SchemaSource =
     SchemaSource::new("shop.catalog.Product", avsc!("shop.catalog.Product.avsc"));
-pub static CART_COMMAND: SchemaSource = SchemaSource::new(
-    "shop.cart.CartCommand",
-    avsc!("shop.cart.CartCommand.avsc"),
-);
+pub static CART_COMMAND: SchemaSource =
+    SchemaSource::new("shop.cart.CartCommand", avsc!("shop.cart.CartCommand.avsc"));
 pub static CART: SchemaSource = SchemaSource::new("shop.cart.Cart", avsc!("shop.cart.Cart.avsc"));
 pub static CHECKOUT_REQUESTED: SchemaSource = SchemaSource::new(
     "shop.checkout.CheckoutRequested",
@@ -94,7 +93,8 @@ pub static PAYMENT_EVENT: SchemaSource = SchemaSource::new(
     "shop.payment.PaymentEvent",
     avsc!("shop.payment.PaymentEvent.avsc"),
 );
-pub static ORDER: SchemaSource = SchemaSource::new("shop.orders.Order", avsc!("shop.orders.Order.avsc"));
+pub static ORDER: SchemaSource =
+    SchemaSource::new("shop.orders.Order", avsc!("shop.orders.Order.avsc"));
 pub static ORDER_EVENT: SchemaSource = SchemaSource::new(
     "shop.orders.OrderEvent",
     avsc!("shop.orders.OrderEvent.avsc"),

@@ -3,7 +3,10 @@
 //! Each sample is distinct (ids carry a `seed`), so a round trip that mixed two records up would
 //! show. [`every_value`] is the list the codec tests walk.
 
-use crate::cart::{AddItem, Cart, CartCommand, CartCommandBody, CartLine, Checkout, ClearCart, RemoveItem, SetItemQuantity};
+use crate::cart::{
+    AddItem, Cart, CartCommand, CartCommandBody, CartLine, Checkout, ClearCart, RemoveItem,
+    SetItemQuantity,
+};
 use crate::catalog::{
     CatalogCommand, CatalogCommandBody, ChangePrice, CreateProduct, DeleteProduct, Product,
     RestockProduct, UpdateProduct,

@@ -5,9 +5,9 @@
 use crate::codec::{CodecError, encode_datum, record_from_value, wire_schema_id};
 use crate::record::{ALL_SCHEMAS, AvroRecord};
 use crate::samples;
+use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::{Name, Schema};
 use apache_avro::types::Value;
-use apache_avro::reader::datum::GenericDatumReader;
 use std::fmt::Debug;
 
 /// Encodes with `T`'s schema, decodes with the same schema as writer, and maps back onto `T`.
@@ -63,7 +63,9 @@ fn assert_branches_match<T: AvroRecord, B: serde::Serialize>(bodies: impl IntoIt
         );
         seen += 1;
     }
-    let Schema::Union(union) = union else { unreachable!() };
+    let Schema::Union(union) = union else {
+        unreachable!()
+    };
     assert_eq!(seen, union.variants().len(), "samples cover every branch");
 }
 
@@ -96,19 +98,29 @@ fn every_avsc_file_is_listed() {
 
 #[test]
 fn every_sample_round_trips_through_its_schema() {
-    samples::catalog_commands(1).iter().for_each(local_roundtrip);
+    samples::catalog_commands(1)
+        .iter()
+        .for_each(local_roundtrip);
     local_roundtrip(&samples::product(1));
     samples::cart_commands(1).iter().for_each(local_roundtrip);
     local_roundtrip(&samples::cart(1));
     local_roundtrip(&samples::checkout_requested(1));
-    samples::inventory_commands(1).iter().for_each(local_roundtrip);
+    samples::inventory_commands(1)
+        .iter()
+        .for_each(local_roundtrip);
     local_roundtrip(&samples::stock_level(1));
-    samples::inventory_events(1).iter().for_each(local_roundtrip);
-    samples::payment_commands(1).iter().for_each(local_roundtrip);
+    samples::inventory_events(1)
+        .iter()
+        .for_each(local_roundtrip);
+    samples::payment_commands(1)
+        .iter()
+        .for_each(local_roundtrip);
     samples::payment_events(1).iter().for_each(local_roundtrip);
     samples::orders(1).iter().for_each(local_roundtrip);
     samples::order_events(1).iter().for_each(local_roundtrip);
-    samples::command_outcomes(1).iter().for_each(local_roundtrip);
+    samples::command_outcomes(1)
+        .iter()
+        .for_each(local_roundtrip);
     local_roundtrip(&"product-1".to_owned());
 }
 
@@ -154,11 +166,9 @@ fn a_record_of_another_type_is_refused_not_misread() {
         .unwrap()
         .read_value(&mut datum.as_slice())
         .unwrap();
-    let error = record_from_value::<crate::cart::Cart>(
-        Some("shop.catalog.Product".to_owned()),
-        &value,
-    )
-    .unwrap_err();
+    let error =
+        record_from_value::<crate::cart::Cart>(Some("shop.catalog.Product".to_owned()), &value)
+            .unwrap_err();
     assert!(matches!(error, CodecError::WrongSchema { .. }), "{error}");
     assert!(error.is_poison());
 }
@@ -185,7 +195,12 @@ fn a_value_that_breaks_its_schema_is_an_encode_error() {
 fn wire_header_is_checked_before_anything_else() {
     assert_eq!(wire_schema_id(&[0, 0, 0, 1, 2, 99]).unwrap(), 258);
     assert_eq!(wire_schema_id(&[0, 0, 0, 0, 7]).unwrap(), 7);
-    for bad in [&[][..], &[0, 0, 0][..], &[1, 0, 0, 0, 7, 1][..], b"{\"json\":1}"] {
+    for bad in [
+        &[][..],
+        &[0, 0, 0][..],
+        &[1, 0, 0, 0, 7, 1][..],
+        b"{\"json\":1}",
+    ] {
         let error = wire_schema_id(bad).unwrap_err();
         assert!(error.is_poison(), "{bad:?}: {error}");
     }

@@ -131,7 +131,9 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<Outcome> {
                     }
                     Cleanup::Compact { .. } => "compact".to_owned(),
                 };
-                let value = spec.schemas.map_or("raw bytes", |(_, value)| value.full_name);
+                let value = spec
+                    .schemas
+                    .map_or("raw bytes", |(_, value)| value.full_name);
                 writeln!(
                     out,
                     "{:<32} {:>3} partitions  {:<18} {value}",
@@ -151,7 +153,10 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<Outcome> {
                 .await
                 .context("while checking schemas against the registry")?;
             for subject in &refused {
-                writeln!(out, "refuse  schema {subject}: not BACKWARD compatible with the registered version")?;
+                writeln!(
+                    out,
+                    "refuse  schema {subject}: not BACKWARD compatible with the registered version"
+                )?;
             }
             if !refused.is_empty() {
                 outcome = Outcome::Refused;
@@ -176,7 +181,10 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<Outcome> {
                 writeln!(out, "done    {topic}: {change}")?;
             }
             for (topic, change) in &report.skipped {
-                writeln!(out, "skip    {topic}: {change} (run with --increase-partitions)")?;
+                writeln!(
+                    out,
+                    "skip    {topic}: {change} (run with --increase-partitions)"
+                )?;
             }
             if !*skip_schemas {
                 let registered = register_all(&cli.registry()?, &subjects(&specs))

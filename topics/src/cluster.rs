@@ -31,7 +31,10 @@ pub enum ClusterError {
         code: RDKafkaErrorCode,
     },
     #[error("topics did not show in metadata within {waited:?}: {topics:?}")]
-    NotVisible { topics: Vec<String>, waited: Duration },
+    NotVisible {
+        topics: Vec<String>,
+        waited: Duration,
+    },
 }
 
 /// What [`Cluster::apply`] did and left undone.
@@ -97,13 +100,21 @@ impl Cluster {
     }
 
     /// Partition count of each existing topic among `names`.
-    pub async fn partition_counts(&self, names: &[&str]) -> Result<HashMap<String, i32>, ClusterError> {
+    pub async fn partition_counts(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, i32>, ClusterError> {
         let metadata = self.metadata().await?;
         Ok(metadata
             .topics()
             .iter()
             .filter(|topic| topic.error().is_none() && names.contains(&topic.name()))
-            .map(|topic| (topic.name().to_owned(), partition_count(topic.partitions().len())))
+            .map(|topic| {
+                (
+                    topic.name().to_owned(),
+                    partition_count(topic.partitions().len()),
+                )
+            })
             .collect())
     }
 
@@ -230,11 +241,15 @@ impl Cluster {
                     Change::Create => {}
                     Change::AddPartitions { to, .. } if increase_partitions => {
                         self.add_partitions(&plan.spec.name, *to).await?;
-                        report.applied.push((plan.spec.name.clone(), change.clone()));
+                        report
+                            .applied
+                            .push((plan.spec.name.clone(), change.clone()));
                         expected_partitions.push((&plan.spec.name, *to));
                     }
                     Change::AddPartitions { .. } => {
-                        report.skipped.push((plan.spec.name.clone(), change.clone()));
+                        report
+                            .skipped
+                            .push((plan.spec.name.clone(), change.clone()));
                     }
                     Change::Config { .. } => {}
                 }
@@ -255,7 +270,9 @@ impl Cluster {
         for plan in altered {
             for change in &plan.changes {
                 if matches!(change, Change::Config { .. }) {
-                    report.applied.push((plan.spec.name.clone(), change.clone()));
+                    report
+                        .applied
+                        .push((plan.spec.name.clone(), change.clone()));
                 }
             }
         }
@@ -339,7 +356,12 @@ impl Cluster {
             return Ok(());
         }
         let current = self
-            .observe(&plans.iter().map(|plan| plan.spec.clone()).collect::<Vec<_>>())
+            .observe(
+                &plans
+                    .iter()
+                    .map(|plan| plan.spec.clone())
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         let wanted: Vec<(String, BTreeMap<String, String>)> = plans
             .iter()
@@ -409,10 +431,9 @@ impl Cluster {
                         topic.name() == *name
                             && topic.error().is_none()
                             && partition_count(topic.partitions().len()) >= *partitions
-                            && topic
-                                .partitions()
-                                .iter()
-                                .all(|partition| partition.error().is_none() && partition.leader() >= 0)
+                            && topic.partitions().iter().all(|partition| {
+                                partition.error().is_none() && partition.leader() >= 0
+                            })
                     })
                 })
                 .map(|(name, _)| (*name).to_owned())

@@ -29,7 +29,10 @@ pub enum Change {
     /// Only with `--increase-partitions`: more partitions move keys to other partitions, which
     /// breaks per-key order for records in flight and co-partitioning with other topics until
     /// every co-partitioned topic has grown too.
-    AddPartitions { from: i32, to: i32 },
+    AddPartitions {
+        from: i32,
+        to: i32,
+    },
     Config {
         key: &'static str,
         have: Option<String>,
@@ -211,7 +214,11 @@ mod tests {
         let plan = diff(&spec, Some(&observed));
         assert!(plan.changes.is_empty());
         assert!(matches!(plan.refusals[..], [Refusal::Shrink { .. }]));
-        assert!(plan.refusals[0].to_string().contains("cannot remove partitions"));
+        assert!(
+            plan.refusals[0]
+                .to_string()
+                .contains("cannot remove partitions")
+        );
     }
 
     #[test]

@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(specs.len(), 2 * DECLARED.len());
         for declared in &DECLARED {
             let dead_letters = format!("{}.dlq", declared.name);
-            assert!(specs.iter().any(|spec| spec.name == dead_letters), "{dead_letters}");
+            assert!(
+                specs.iter().any(|spec| spec.name == dead_letters),
+                "{dead_letters}"
+            );
         }
     }
 

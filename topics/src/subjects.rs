@@ -3,9 +3,9 @@
 //! the registry itself, whoever tries to register it.
 
 use crate::spec::TopicSpec;
+use shop_schemas::SchemaSource;
 use shop_schemas::codec::{CodecError, Part, subject};
 use shop_schemas::registry::{Compatibility, RegistryAdmin};
-use shop_schemas::SchemaSource;
 
 /// One subject and the schema it must hold.
 #[derive(Debug, Clone, Copy)]
