@@ -9,12 +9,11 @@ use std::time::Duration;
 /// How to reach the database and how much of it to use.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// `postgres://user:password@host:port/database` (`SHOP_DATABASE_URL`). Never logged whole.
+    /// `postgres://user:password@host:port/database`. Never logged with its password.
     pub url: String,
-    /// Upper bound of open connections (`SHOP_DATABASE_MAX_CONNECTIONS`).
+    /// Upper bound of open connections.
     pub max_connections: u32,
-    /// Longest a statement may run before the server cancels it
-    /// (`SHOP_DATABASE_STATEMENT_TIMEOUT_MS`).
+    /// Longest a statement may run before the server cancels it.
     pub statement_timeout: Duration,
     /// Longest to wait for a free connection from the pool.
     pub acquire_timeout: Duration,

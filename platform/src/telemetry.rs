@@ -1,5 +1,5 @@
-//! Logging setup: `tracing` to stderr, filtered by `SHOP_LOG` (default `info`), as JSON lines
-//! when `SHOP_LOG_FORMAT=json`.
+//! Logging setup: `tracing` to stderr, filtered by `SHOP_LOG` (`EnvFilter` syntax; each binary
+//! picks its default), as JSON lines when `SHOP_LOG_FORMAT=json`.
 
 use tracing_subscriber::EnvFilter;
 
@@ -40,5 +40,33 @@ pub fn init(
     match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
+    }
+}
+
+/// Installs the global subscriber from `SHOP_LOG` (or `default_filter`) and `SHOP_LOG_FORMAT`.
+///
+/// # Errors
+/// If either variable holds something unusable, naming it.
+pub fn init_from_env(default_filter: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let filter = std::env::var("SHOP_LOG").unwrap_or_else(|_| default_filter.to_owned());
+    let format = match std::env::var("SHOP_LOG_FORMAT") {
+        Ok(text) => text
+            .parse()
+            .map_err(|reason| format!("SHOP_LOG_FORMAT: {reason}"))?,
+        Err(_) => LogFormat::Text,
+    };
+    init(&filter, format).map_err(|error| format!("SHOP_LOG: {error}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogFormat;
+
+    #[test]
+    fn log_formats_parse_and_unknown_ones_are_named() {
+        assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        let error = "yaml".parse::<LogFormat>().unwrap_err();
+        assert!(error.contains("yaml"), "{error}");
     }
 }

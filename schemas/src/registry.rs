@@ -6,9 +6,7 @@
 
 use crate::codec::{CodecError, RegistryConfig, describe, supplied_schema};
 use crate::record::SchemaSource;
-use schema_registry_converter::async_impl::schema_registry::{
-    SrSettings, is_compatible_schema, post_schema,
-};
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use serde::Deserialize;
 
 /// A subject's compatibility level, as the Confluent API spells it.
@@ -39,6 +37,11 @@ pub struct RegistryAdmin {
     config: RegistryConfig,
     settings: SrSettings,
     http: reqwest::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompatibilityVerdict {
+    is_compatible: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,18 +88,40 @@ impl RegistryAdmin {
     }
 
     /// Whether `source` may be registered as the next version of `subject` under the subject's
-    /// compatibility level. A subject with no versions accepts anything.
+    /// compatibility level (`POST /compatibility/subjects/{subject}/versions/latest`). A
+    /// subject with no versions yet accepts anything.
     ///
     /// # Errors
-    /// As for [`RegistryAdmin::register`].
+    /// [`CodecError::RegistryUnavailable`] when the registry does not answer or answers with
+    /// something other than a verdict.
     pub async fn is_compatible(
         &self,
         subject: &str,
         source: &'static SchemaSource,
     ) -> Result<bool, CodecError> {
-        is_compatible_schema(&self.settings, subject.to_owned(), supplied_schema(source))
+        let url = format!(
+            "{}/compatibility/subjects/{}/versions/latest",
+            self.base_url(),
+            subject
+        );
+        let response = self
+            .http
+            .post(&url)
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .json(&serde_json::json!({ "schema": source.json, "schemaType": "AVRO" }))
+            .send()
             .await
-            .map_err(|error| refused_or_unavailable(subject, source, &error))
+            .map_err(|error| unavailable(&url, &error))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(true);
+        }
+        let verdict: CompatibilityVerdict = response
+            .error_for_status()
+            .map_err(|error| unavailable(&url, &error))?
+            .json()
+            .await
+            .map_err(|error| unavailable(&url, &error))?;
+        Ok(verdict.is_compatible)
     }
 
     /// Sets `subject`'s compatibility level (`PUT /config/{subject}`).
