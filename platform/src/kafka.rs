@@ -6,6 +6,8 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
 
 /// Where the cluster is and who we are to it.
 #[derive(Debug, Clone)]
@@ -144,6 +146,24 @@ impl ClientContext for TracingContext {
 }
 
 impl ConsumerContext for TracingContext {}
+
+/// Delivery reports of a plain producer: failures are logged here. A transactional producer
+/// learns about them again from `commit_transaction`, which fails and aborts the batch.
+impl ProducerContext for TracingContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        if let Err((error, message)) = result {
+            tracing::warn!(
+                target: "librdkafka",
+                %error,
+                topic = message.topic(),
+                partition = message.partition(),
+                "delivery failed"
+            );
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

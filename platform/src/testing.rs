@@ -112,3 +112,22 @@ pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<OwnedM
     messages.sort_by_key(|m| (m.partition(), m.offset()));
     messages
 }
+
+/// Reads `topic` from the beginning (read_committed) until nothing new arrives for `idle`,
+/// after waiting up to `first` for the first record.
+pub async fn consume_until_idle(topic: &str, first: Duration, idle: Duration) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer<TracingContext> = kafka()
+        .consumer(&unique("test-reader"))
+        .create_with_context(TracingContext)
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut messages = Vec::new();
+    let mut wait = first;
+    while let Ok(result) = tokio::time::timeout(wait, consumer.recv()).await {
+        let message = result.unwrap_or_else(|error| panic!("consuming {topic}: {error}"));
+        messages.push(message.detach());
+        wait = idle;
+    }
+    messages.sort_by_key(|m| (m.partition(), m.offset()));
+    messages
+}

@@ -1,0 +1,665 @@
+//! The processing loop: poll, handle, produce, commit, one transaction per batch.
+
+use super::config::RuntimeConfig;
+use super::dead_letter;
+use super::error::RuntimeError;
+use super::handler::{Handler, HandlerError, Outputs, RecordContext};
+use super::store::Store;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_schemas::codec::Part;
+use shop_schemas::{AvroCodec, CodecError};
+use shop_topics::names::{dead_letter_topic, headers};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+/// How often a transient registry failure is retried, with doubling pauses from 100 ms, before
+/// the instance gives up and exits for its supervisor to restart it.
+const TRANSIENT_RETRIES: u32 = 6;
+
+type TopicPartition = (String, i32);
+
+/// Runs `handler` until `shutdown` is cancelled (then finishes the open transaction and leaves
+/// the group) or a fatal error.
+///
+/// # Errors
+/// [`RuntimeError`] when the instance cannot go on: fenced by a newer instance, a fatal Kafka
+/// error, state that cannot be restored, or a registry that stays away.
+pub async fn run<H: Handler>(
+    config: RuntimeConfig,
+    kafka: KafkaSettings,
+    codec: Arc<AvroCodec>,
+    handler: H,
+    shutdown: CancellationToken,
+) -> Result<(), RuntimeError> {
+    let runtime = Handle::current();
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("{}-loop", config.processor))
+        .spawn(move || {
+            let outcome = Engine::new(config, &kafka, codec, handler, runtime)
+                .and_then(|mut engine| engine.run(&shutdown));
+            let _ = done.send(outcome);
+        })
+        .map_err(|error| RuntimeError::Thread(error.to_string()))?;
+    result
+        .await
+        .map_err(|_| RuntimeError::Thread("it panicked".to_owned()))?
+}
+
+/// Partitions assigned or revoked during a poll, in order.
+#[derive(Debug)]
+enum RebalanceEvent {
+    Assigned(Vec<TopicPartition>),
+    Revoked(Vec<TopicPartition>),
+}
+
+/// Collects rebalance events from inside `poll` for the loop to act on after it.
+#[derive(Debug, Default)]
+struct RebalanceContext {
+    events: Mutex<Vec<RebalanceEvent>>,
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
+    list.elements()
+        .iter()
+        .map(|element| (element.topic().to_owned(), element.partition()))
+        .collect()
+}
+
+impl RebalanceContext {
+    fn push(&self, event: RebalanceEvent) {
+        match self.events.lock() {
+            Ok(mut events) => events.push(event),
+            Err(poisoned) => poisoned.into_inner().push(event),
+        }
+    }
+
+    fn drain(&self) -> Vec<RebalanceEvent> {
+        match self.events.lock() {
+            Ok(mut events) => events.drain(..).collect(),
+            Err(poisoned) => poisoned.into_inner().drain(..).collect(),
+        }
+    }
+}
+
+impl ClientContext for RebalanceContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        TracingContext.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        TracingContext.error(error, reason);
+    }
+}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            self.push(RebalanceEvent::Revoked(partitions_of(list)));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => self.push(RebalanceEvent::Assigned(partitions_of(list))),
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+        }
+    }
+}
+
+/// The open transaction's bookkeeping.
+#[derive(Debug)]
+struct OpenTransaction {
+    started: Instant,
+    records: usize,
+    /// Offset of the first record of the batch per partition: where to rewind on abort.
+    first_offsets: HashMap<TopicPartition, i64>,
+    /// Offset after the last record handled per partition: what the commit stores.
+    next_offsets: HashMap<TopicPartition, i64>,
+}
+
+struct Engine<H: Handler> {
+    config: RuntimeConfig,
+    handler: H,
+    codec: Arc<AvroCodec>,
+    runtime: Handle,
+    kafka: KafkaSettings,
+    consumer: BaseConsumer<RebalanceContext>,
+    producer: BaseProducer<TracingContext>,
+    store: Store<H::State>,
+    assigned: HashSet<TopicPartition>,
+    transaction: Option<OpenTransaction>,
+}
+
+impl<H: Handler> Engine<H> {
+    fn new(
+        config: RuntimeConfig,
+        kafka: &KafkaSettings,
+        codec: Arc<AvroCodec>,
+        handler: H,
+        runtime: Handle,
+    ) -> Result<Self, RuntimeError> {
+        let mut consumer_config = kafka.consumer(&config.group_id);
+        consumer_config.set(
+            "session.timeout.ms",
+            config.session_timeout.as_millis().to_string(),
+        );
+        if config.static_membership {
+            consumer_config.set("group.instance.id", &config.transactional_id);
+        }
+        let consumer: BaseConsumer<RebalanceContext> = consumer_config
+            .create_with_context(RebalanceContext::default())
+            .map_err(|source| RuntimeError::Client {
+                client: "consumer",
+                source,
+            })?;
+        let producer: BaseProducer<TracingContext> = kafka
+            .transactional_producer(&config.transactional_id)
+            .create_with_context(TracingContext)
+            .map_err(|source| RuntimeError::Client {
+                client: "producer",
+                source,
+            })?;
+        Ok(Self {
+            config,
+            handler,
+            codec,
+            runtime,
+            kafka: kafka.clone(),
+            consumer,
+            producer,
+            store: Store::new(),
+            assigned: HashSet::new(),
+            transaction: None,
+        })
+    }
+
+    fn run(&mut self, shutdown: &CancellationToken) -> Result<(), RuntimeError> {
+        self.producer
+            .init_transactions(self.config.operation_timeout)
+            .map_err(|error| fatal("initialising transactions", error))?;
+        let topics: Vec<&str> = self
+            .config
+            .input_topics
+            .iter()
+            .map(String::as_str)
+            .collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(|source| RuntimeError::Kafka {
+                doing: "subscribing",
+                source,
+            })?;
+        tracing::info!(processor = %self.config.processor, ?topics, "processing");
+
+        while !shutdown.is_cancelled() {
+            let polled = self
+                .consumer
+                .poll(self.poll_timeout())
+                .map(|result| result.map(|m| m.detach()));
+            self.apply_rebalance_events()?;
+            match polled {
+                Some(Ok(message)) => self.process(&message)?,
+                Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+                None => {}
+            }
+            if self.transaction_due() {
+                self.commit()?;
+            }
+        }
+
+        tracing::info!(processor = %self.config.processor, "shutting down");
+        if self.transaction.is_some() {
+            self.commit()?;
+        }
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
+    /// Short enough to commit a batch on time, long enough not to spin when idle.
+    fn poll_timeout(&self) -> Duration {
+        match &self.transaction {
+            Some(open) => self
+                .config
+                .batch_linger
+                .saturating_sub(open.started.elapsed())
+                .max(Duration::from_millis(1)),
+            None => Duration::from_millis(100),
+        }
+    }
+
+    fn transaction_due(&self) -> bool {
+        self.transaction.as_ref().is_some_and(|open| {
+            open.records >= self.config.batch_max_records
+                || open.started.elapsed() >= self.config.batch_linger
+        })
+    }
+
+    fn apply_rebalance_events(&mut self) -> Result<(), RuntimeError> {
+        for event in self.consumer.context().drain() {
+            match event {
+                RebalanceEvent::Revoked(partitions) => {
+                    tracing::info!(?partitions, "partitions revoked");
+                    // The batch may hold records of partitions we no longer own; its offsets
+                    // cannot be committed by us now. Abort it: the new owner re-reads them.
+                    if self.transaction.is_some() {
+                        self.abort_and_rewind()?;
+                    }
+                    for partition in &partitions {
+                        self.assigned.remove(partition);
+                    }
+                    let still_owned: HashSet<i32> = self
+                        .assigned
+                        .iter()
+                        .map(|(_, partition)| *partition)
+                        .collect();
+                    for (_, partition) in partitions {
+                        if !still_owned.contains(&partition) {
+                            self.store.drop_partition(partition);
+                        }
+                    }
+                }
+                RebalanceEvent::Assigned(partitions) => {
+                    tracing::info!(?partitions, "partitions assigned");
+                    self.assigned.extend(partitions);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, message: &OwnedMessage) -> Result<(), RuntimeError> {
+        let position = (message.topic().to_owned(), message.partition());
+        if !self.assigned.contains(&position) {
+            return Ok(()); // Fetched before a revocation; its new owner handles it.
+        }
+        self.ensure_restored(message.partition())?;
+        if self.transaction.is_none() {
+            self.producer
+                .begin_transaction()
+                .map_err(|error| fatal("beginning a transaction", error))?;
+            self.transaction = Some(OpenTransaction {
+                started: Instant::now(),
+                records: 0,
+                first_offsets: HashMap::new(),
+                next_offsets: HashMap::new(),
+            });
+        }
+        if let Some(open) = self.transaction.as_mut() {
+            open.records += 1;
+            open.first_offsets
+                .entry(position.clone())
+                .or_insert(message.offset());
+            open.next_offsets.insert(position, message.offset() + 1);
+        }
+
+        match self.decode(message)? {
+            Err(reason) => self.dead_letter(message, &reason),
+            Ok((key, input)) => self.handle(message, &key, input),
+        }
+    }
+
+    /// The key and value of `message`: `Ok(Err(reason))` for poison.
+    #[allow(clippy::type_complexity)]
+    fn decode(
+        &self,
+        message: &OwnedMessage,
+    ) -> Result<Result<(String, H::Input), String>, RuntimeError> {
+        let Some(key) = message.key() else {
+            return Ok(Err("record has no key".to_owned()));
+        };
+        let Some(payload) = message.payload() else {
+            return Ok(Err(
+                "record has no value (a tombstone on an input topic)".to_owned()
+            ));
+        };
+        let key = match self.retrying(|| self.codec.decode_key(key))? {
+            Ok(key) => key,
+            Err(error) => return Ok(Err(format!("key: {error}"))),
+        };
+        Ok(
+            match self.retrying(|| self.codec.decode::<H::Input>(payload))? {
+                Ok(input) => Ok((key, input)),
+                Err(error) => Err(format!("value: {error}")),
+            },
+        )
+    }
+
+    fn handle(
+        &mut self,
+        message: &OwnedMessage,
+        key: &str,
+        input: H::Input,
+    ) -> Result<(), RuntimeError> {
+        let partition = message.partition();
+        let before = self.store.get(partition, key);
+        let mut state = before.clone();
+        let mut outputs = Outputs::default();
+        let context = RecordContext {
+            key,
+            topic: message.topic(),
+            partition,
+            offset: message.offset(),
+            timestamp: message.timestamp().to_millis(),
+        };
+        if let Err(HandlerError::Poison(reason)) =
+            self.handler
+                .handle(&context, input, &mut state, &mut outputs)
+        {
+            return self.dead_letter(message, &format!("handler: {reason}"));
+        }
+        let trace = trace_headers(message);
+        for output in outputs.records {
+            let key_bytes = self
+                .retrying(|| self.codec.encode_key(&output.topic, &output.key))?
+                .map_err(RuntimeError::Encode)?;
+            let value = self
+                .retrying(|| output.value.encode(&self.codec, &output.topic))?
+                .map_err(RuntimeError::Encode)?;
+            self.produce(&output.topic, None, &key_bytes, Some(&value), trace.clone())?;
+        }
+        if state != before {
+            if let Some(changelog) = self.config.changelog_topic.clone() {
+                let key_bytes = self
+                    .retrying(|| self.codec.encode_key(&changelog, key))?
+                    .map_err(RuntimeError::Encode)?;
+                let value = match &state {
+                    Some(state) => Some(
+                        self.retrying(|| self.codec.encode(&changelog, Part::Value, state))?
+                            .map_err(RuntimeError::Encode)?,
+                    ),
+                    None => None,
+                };
+                // The changelog partition is the input partition: restore reads it back from
+                // there, whatever the partitioner would have chosen.
+                self.produce(
+                    &changelog,
+                    Some(partition),
+                    &key_bytes,
+                    value.as_deref(),
+                    trace,
+                )?;
+            }
+            self.store.put(partition, key, state);
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, message: &OwnedMessage, reason: &str) -> Result<(), RuntimeError> {
+        tracing::warn!(
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            reason,
+            "dead-lettering a record"
+        );
+        let headers = dead_letter::headers_for(message, &self.config.processor, reason);
+        let topic = dead_letter_topic(message.topic());
+        let key = message.key().unwrap_or_default().to_vec();
+        let payload = message.payload().map(<[u8]>::to_vec);
+        self.produce(&topic, None, &key, payload.as_deref(), headers)
+    }
+
+    fn produce(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> Result<(), RuntimeError> {
+        let mut record = BaseRecord::to(topic).key(key).headers(headers);
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(fatal("producing", error)),
+            }
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), RuntimeError> {
+        let Some(open) = self.transaction.as_ref() else {
+            return Ok(());
+        };
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), offset) in &open.next_offsets {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|error| fatal("listing offsets", error))?;
+        }
+        // The consumer has group metadata once it joined the group, which it has if it
+        // handed us the records of this batch.
+        let Some(group) = self.consumer.group_metadata() else {
+            return Err(RuntimeError::Kafka {
+                doing: "committing a transaction",
+                source: KafkaError::Subscription("consumer has no group metadata".to_owned()),
+            });
+        };
+        let result = self
+            .producer
+            .send_offsets_to_transaction(&offsets, &group, self.config.operation_timeout)
+            .and_then(|()| {
+                self.producer
+                    .commit_transaction(self.config.operation_timeout)
+            });
+        match result {
+            Ok(()) => {
+                self.store.commit();
+                self.transaction = None;
+                Ok(())
+            }
+            Err(error) if is_fenced(&error) => Err(RuntimeError::Fenced(error)),
+            Err(error) => {
+                if requires_abort(&error) {
+                    tracing::warn!(%error, "transaction failed; aborting and replaying the batch");
+                    self.abort_and_rewind()
+                } else {
+                    Err(fatal("committing a transaction", error))
+                }
+            }
+        }
+    }
+
+    fn abort_and_rewind(&mut self) -> Result<(), RuntimeError> {
+        let Some(open) = self.transaction.take() else {
+            return Ok(());
+        };
+        self.producer
+            .abort_transaction(self.config.operation_timeout)
+            .map_err(|error| fatal("aborting a transaction", error))?;
+        self.store.abort();
+        for ((topic, partition), offset) in open.first_offsets {
+            if self.assigned.contains(&(topic.clone(), partition)) {
+                self.consumer
+                    .seek(
+                        &topic,
+                        partition,
+                        Offset::Offset(offset),
+                        self.config.operation_timeout,
+                    )
+                    .map_err(|source| RuntimeError::Kafka {
+                        doing: "rewinding after an abort",
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the state of `partition` from the changelog before its first record.
+    fn ensure_restored(&mut self, partition: i32) -> Result<(), RuntimeError> {
+        if self.store.has_partition(partition) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let state = match self.config.changelog_topic.clone() {
+            Some(changelog) => self.restore(&changelog, partition)?,
+            None => HashMap::new(),
+        };
+        tracing::info!(
+            partition,
+            keys = state.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "state restored"
+        );
+        self.store.insert_partition(partition, state);
+        Ok(())
+    }
+
+    fn restore(
+        &self,
+        changelog: &str,
+        partition: i32,
+    ) -> Result<HashMap<String, H::State>, RuntimeError> {
+        let restore_error = |reason: String| RuntimeError::Restore {
+            topic: changelog.to_owned(),
+            partition,
+            reason,
+        };
+        let mut config = self
+            .kafka
+            .consumer(&format!("{}-restore", self.config.group_id));
+        config.set("enable.partition.eof", "true");
+        let consumer: BaseConsumer<TracingContext> = config
+            .create_with_context(TracingContext)
+            .map_err(|error| restore_error(error.to_string()))?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(changelog, partition, Offset::Beginning)
+            .map_err(|error| restore_error(error.to_string()))?;
+        consumer
+            .assign(&assignment)
+            .map_err(|error| restore_error(error.to_string()))?;
+
+        let deadline = Instant::now() + self.config.operation_timeout;
+        let mut state = HashMap::new();
+        loop {
+            if Instant::now() >= deadline {
+                return Err(restore_error(format!(
+                    "end not reached within {:?}",
+                    self.config.operation_timeout
+                )));
+            }
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(_))) => return Ok(state),
+                Some(Err(error)) => return Err(restore_error(error.to_string())),
+                Some(Ok(record)) => {
+                    let key = record.key().ok_or_else(|| {
+                        restore_error(format!("record at {} has no key", record.offset()))
+                    })?;
+                    let key = self
+                        .retrying(|| self.codec.decode_key(key))?
+                        .map_err(|error| restore_error(error.to_string()))?;
+                    match record.payload() {
+                        None => {
+                            state.remove(&key);
+                        }
+                        Some(payload) => {
+                            let value = self
+                                .retrying(|| self.codec.decode::<H::State>(payload))?
+                                .map_err(|error| restore_error(error.to_string()))?;
+                            state.insert(key, value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a codec call, retrying while the registry is unreachable. `Ok(Err(_))` is a codec
+    /// error that retrying cannot fix; `Err(_)` means the registry stayed away.
+    fn retrying<T, F, Fut>(&self, call: F) -> Result<Result<T, CodecError>, RuntimeError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, CodecError>>,
+    {
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1..=TRANSIENT_RETRIES {
+            match self.runtime.block_on(call()) {
+                Err(error) if error.is_transient() => {
+                    if attempt == TRANSIENT_RETRIES {
+                        return Err(RuntimeError::Registry(error));
+                    }
+                    tracing::warn!(%error, attempt, "schema registry unavailable; retrying");
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                other => return Ok(other),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}
+
+/// The input's trace context, for every output it causes.
+fn trace_headers(message: &OwnedMessage) -> OwnedHeaders {
+    let traceparent = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|header| header.key == headers::TRACEPARENT)
+            .and_then(|header| header.value.map(<[u8]>::to_vec))
+    });
+    match traceparent {
+        Some(value) => OwnedHeaders::new().insert(Header {
+            key: headers::TRACEPARENT,
+            value: Some(&value),
+        }),
+        None => OwnedHeaders::new(),
+    }
+}
+
+fn transaction_error(error: &KafkaError) -> Option<&rdkafka::error::RDKafkaError> {
+    match error {
+        KafkaError::Transaction(inner) => Some(inner),
+        _ => None,
+    }
+}
+
+fn is_fenced(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    ) || transaction_error(error).is_some_and(|inner| inner.is_fatal())
+}
+
+fn requires_abort(error: &KafkaError) -> bool {
+    transaction_error(error).is_some_and(|inner| inner.txn_requires_abort() || inner.is_retriable())
+}
+
+fn fatal(doing: &'static str, error: KafkaError) -> RuntimeError {
+    if is_fenced(&error) {
+        RuntimeError::Fenced(error)
+    } else {
+        RuntimeError::Kafka {
+            doing,
+            source: error,
+        }
+    }
+}

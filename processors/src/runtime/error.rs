@@ -1,0 +1,39 @@
+//! Why the runtime stopped.
+
+use rdkafka::error::KafkaError;
+use shop_schemas::CodecError;
+
+/// A reason the runtime cannot go on. Everything recoverable (a poison record, an aborted
+/// transaction, a registry hiccup) is handled inside; what reaches the caller means "exit
+/// non-zero and let the supervisor restart this instance".
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot create the Kafka {client}: {source}")]
+    Client {
+        client: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    /// Another instance with the same transactional id (or a newer group generation) took
+    /// over: this one is a zombie and must not write again.
+    #[error("fenced by a newer instance: {0}")]
+    Fenced(#[source] KafkaError),
+    #[error("Kafka failed fatally while {doing}: {source}")]
+    Kafka {
+        doing: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot restore state of partition {partition} from {topic}: {reason}")]
+    Restore {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
+    #[error("cannot encode an output: {0}")]
+    Encode(#[source] CodecError),
+    #[error("the schema registry stayed unavailable: {0}")]
+    Registry(#[source] CodecError),
+    #[error("the processing thread died: {0}")]
+    Thread(String),
+}

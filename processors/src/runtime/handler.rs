@@ -1,0 +1,121 @@
+//! The contract between the runtime and a processor: a pure function over one record and the
+//! state of its key, with no Kafka in sight.
+
+use futures::future::BoxFuture;
+use shop_schemas::codec::Part;
+use shop_schemas::{AvroCodec, AvroRecord, CodecError};
+
+/// A processor's logic.
+///
+/// `handle` sees one decoded input and the current state of the record's key (`None` if there
+/// is none) and may change the state and emit outputs. It runs inside the transaction of its
+/// batch: if the batch aborts, the state change and outputs are discarded and the record is
+/// handled again, so `handle` must not do I/O of its own.
+pub trait Handler: Send + 'static {
+    /// The value type of the input topics.
+    type Input: AvroRecord;
+    /// The state kept per key, written to the changelog topic whenever it changes.
+    type State: AvroRecord + Clone + PartialEq;
+
+    /// # Errors
+    /// [`HandlerError::Poison`] sends the record to the dead-letter topic; processing goes on.
+    fn handle(
+        &mut self,
+        record: &RecordContext<'_>,
+        input: Self::Input,
+        state: &mut Option<Self::State>,
+        out: &mut Outputs,
+    ) -> Result<(), HandlerError>;
+}
+
+/// Where the record being handled came from.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordContext<'a> {
+    pub key: &'a str,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// The record's timestamp, milliseconds since the epoch.
+    pub timestamp: Option<i64>,
+}
+
+/// Why a handler gave up on a record.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The record can never be processed (e.g. it breaks an invariant no command should):
+    /// dead-letter it with this reason. A command that is merely refused is not poison; it gets
+    /// a rejected outcome as an ordinary output.
+    #[error("{0}")]
+    Poison(String),
+}
+
+/// A value to encode later, when the runtime knows the registry ids.
+pub(crate) trait ErasedValue: Send {
+    fn encode<'a>(
+        &'a self,
+        codec: &'a AvroCodec,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CodecError>>;
+}
+
+impl<T: AvroRecord> ErasedValue for T {
+    fn encode<'a>(
+        &'a self,
+        codec: &'a AvroCodec,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CodecError>> {
+        Box::pin(codec.encode(topic, Part::Value, self))
+    }
+}
+
+/// One record a handler emits.
+pub(crate) struct Output {
+    pub(crate) topic: String,
+    pub(crate) key: String,
+    pub(crate) value: Box<dyn ErasedValue>,
+}
+
+/// What a handler emits for one input: records for other topics. State changes are not sent
+/// here; the runtime writes them to the changelog itself.
+#[derive(Default)]
+pub struct Outputs {
+    pub(crate) records: Vec<Output>,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.records
+                    .iter()
+                    .map(|record| (&record.topic, &record.key)),
+            )
+            .finish()
+    }
+}
+
+impl Outputs {
+    /// Emits `value` with `key` to `topic` (a full topic name).
+    pub fn send<T: AvroRecord>(
+        &mut self,
+        topic: impl Into<String>,
+        key: impl Into<String>,
+        value: T,
+    ) {
+        self.records.push(Output {
+            topic: topic.into(),
+            key: key.into(),
+            value: Box::new(value),
+        });
+    }
+
+    /// How many records were emitted.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
