@@ -102,9 +102,13 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(topics: &Topics, transactional_id: &str) -> Self {
+        Self::start_with(topics, topics.config(transactional_id))
+    }
+
+    pub(crate) fn start_with(topics: &Topics, config: RuntimeConfig) -> Self {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(runtime::run(
-            topics.config(transactional_id),
+            config,
             testing::kafka(),
             codec(),
             topics.handler(),

@@ -276,3 +276,65 @@ async fn every_command_gets_exactly_one_outcome_across_sigkills() {
         assert_eq!(levels[product].available, *total, "{product}");
     }
 }
+
+#[tokio::test]
+async fn state_follows_partitions_when_an_instance_leaves_and_rejoins() {
+    testing::init_logs();
+    const ROUNDS: usize = 6;
+    const PER_ROUND: usize = 300;
+    const PRODUCTS: usize = 30;
+    let topics = Topics::create("rebalance").await;
+    let tally = Tally::start(&topics.outcomes);
+    // Dynamic membership: leaving and joining rebalance at once (cooperative-sticky), so
+    // partitions and their state really move between the two instances.
+    let dynamic = |id: &str| {
+        let mut config = topics.config(id);
+        config.static_membership = false;
+        config
+    };
+    let (id_a, id_b) = (testing::unique("tx-a"), testing::unique("tx-b"));
+    let a = Running::start_with(&topics, dynamic(&id_a));
+    let mut b = Some(Running::start_with(&topics, dynamic(&id_b)));
+
+    let mut sent = 0;
+    for round in 0..ROUNDS {
+        let commands: Vec<_> = (sent..sent + PER_ROUND)
+            .map(|i| restock(&format!("c{i}"), &format!("p{}", i % PRODUCTS), 1))
+            .collect();
+        produce_commands(&topics.input, &commands).await;
+        sent += PER_ROUND;
+        assert!(
+            tally
+                .wait_for_total_above(sent - PER_ROUND, Duration::from_secs(60))
+                .await
+        );
+        match round {
+            1 => b
+                .take()
+                .expect("b runs")
+                .stop()
+                .await
+                .expect("b leaves cleanly"),
+            3 => b = Some(Running::start_with(&topics, dynamic(&id_b))),
+            _ => {}
+        }
+    }
+
+    let outcomes = tally.settle(sent, Duration::from_secs(120)).await;
+    a.stop().await.unwrap();
+    if let Some(b) = b {
+        b.stop().await.unwrap();
+    }
+    let duplicated: Vec<_> = outcomes.iter().filter(|(_, n)| **n > 1).take(10).collect();
+    assert!(duplicated.is_empty(), "duplicated outcomes: {duplicated:?}");
+    assert_eq!(outcomes.len(), sent, "every command answered");
+    let levels = final_levels(&topics.changelog).await;
+    for product in 0..PRODUCTS {
+        let expected = (0..sent).filter(|i| i % PRODUCTS == product).count();
+        assert_eq!(
+            levels[&format!("p{product}")].available,
+            i32::try_from(expected).unwrap(),
+            "p{product}: every restock counted once, whichever instance held the partition"
+        );
+    }
+}
