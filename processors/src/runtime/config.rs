@@ -24,6 +24,9 @@ pub struct RuntimeConfig {
     pub batch_linger: Duration,
     /// Bound on each transaction call and on restoring one partition.
     pub operation_timeout: Duration,
+    /// How often due deadlines are looked for (see `Handler::deadline`): the lateness a
+    /// deadline may have on top of the batch linger.
+    pub punctuation_interval: Duration,
     /// How long the group waits for a silent instance before giving its partitions away.
     pub session_timeout: Duration,
     /// Join the group as a static member named after the transactional id (KIP-345): a
@@ -50,6 +53,7 @@ impl RuntimeConfig {
             batch_max_records: 500,
             batch_linger: Duration::from_millis(10),
             operation_timeout: Duration::from_secs(30),
+            punctuation_interval: Duration::from_millis(250),
             session_timeout: Duration::from_secs(10),
             static_membership: true,
         }

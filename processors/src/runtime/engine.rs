@@ -14,7 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
 use shop_schemas::codec::Part;
-use shop_schemas::{AvroCodec, CodecError};
+use shop_schemas::{AvroCodec, CodecError, now_millis};
 use shop_topics::names::{dead_letter_topic, headers};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -180,7 +180,7 @@ impl<H: Handler> Engine<H> {
             kafka: kafka.clone(),
             consumer,
             producer,
-            store: Store::new(),
+            store: Store::new(H::deadline),
             assigned: HashSet::new(),
             transaction: None,
         })
@@ -204,6 +204,7 @@ impl<H: Handler> Engine<H> {
             })?;
         tracing::info!(processor = %self.config.processor, ?topics, "processing");
 
+        let mut last_punctuation = Instant::now();
         while !shutdown.is_cancelled() {
             let polled = self
                 .consumer
@@ -217,6 +218,14 @@ impl<H: Handler> Engine<H> {
             }
             if self.transaction_due() {
                 self.commit()?;
+            }
+            // Deadlines are acted on between batches, never inside one that also touched the
+            // same keys, so the index they come from is the committed state's.
+            if self.transaction.is_none()
+                && last_punctuation.elapsed() >= self.config.punctuation_interval
+            {
+                last_punctuation = Instant::now();
+                self.fire_deadlines()?;
             }
         }
 
@@ -273,6 +282,11 @@ impl<H: Handler> Engine<H> {
                 }
                 RebalanceEvent::Assigned(partitions) => {
                     tracing::info!(?partitions, "partitions assigned");
+                    // Restore now, not at the first record: deadlines of a partition with no
+                    // new input must fire too.
+                    for (_, partition) in &partitions {
+                        self.ensure_restored(*partition)?;
+                    }
                     self.assigned.extend(partitions);
                 }
             }
@@ -286,18 +300,8 @@ impl<H: Handler> Engine<H> {
             return Ok(()); // Fetched before a revocation; its new owner handles it.
         }
         self.ensure_restored(message.partition())?;
-        if self.transaction.is_none() {
-            self.producer
-                .begin_transaction()
-                .map_err(|error| fatal("beginning a transaction", error))?;
-            self.transaction = Some(OpenTransaction {
-                started: Instant::now(),
-                records: 0,
-                first_offsets: HashMap::new(),
-                next_offsets: HashMap::new(),
-            });
-        }
-        if let Some(open) = self.transaction.as_mut() {
+        let open = self.begin()?;
+        {
             open.records += 1;
             open.first_offsets
                 .entry(position.clone())
@@ -309,6 +313,58 @@ impl<H: Handler> Engine<H> {
             Err(reason) => self.dead_letter(message, &reason),
             Ok((key, input)) => self.handle(message, &key, input),
         }
+    }
+
+    /// The open transaction, begun if there is none.
+    fn begin(&mut self) -> Result<&mut OpenTransaction, RuntimeError> {
+        if self.transaction.is_none() {
+            self.producer
+                .begin_transaction()
+                .map_err(|error| fatal("beginning a transaction", error))?;
+        }
+        Ok(self.transaction.get_or_insert_with(|| OpenTransaction {
+            started: Instant::now(),
+            records: 0,
+            first_offsets: HashMap::new(),
+            next_offsets: HashMap::new(),
+        }))
+    }
+
+    /// Calls `on_deadline` for every key whose deadline has passed, in one transaction.
+    fn fire_deadlines(&mut self) -> Result<(), RuntimeError> {
+        let now = now_millis();
+        let owned: HashSet<i32> = self
+            .assigned
+            .iter()
+            .map(|(_, partition)| *partition)
+            .collect();
+        for (partition, key) in self.store.due(now) {
+            if !owned.contains(&partition) {
+                continue;
+            }
+            self.begin()?.records += 1;
+            let before = self.store.get(partition, &key);
+            let mut state = before.clone();
+            let mut outputs = Outputs::default();
+            match self
+                .handler
+                .on_deadline(&key, now, &mut state, &mut outputs)
+            {
+                Ok(()) => {
+                    self.emit(partition, &key, before, state, outputs, OwnedHeaders::new())?
+                }
+                Err(HandlerError::Poison(reason)) => {
+                    tracing::error!(
+                        partition,
+                        key,
+                        reason,
+                        "deadline handler failed; not retried"
+                    );
+                    self.store.unschedule(partition, &key);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The key and value of `message`: `Ok(Err(reason))` for poison.
@@ -360,7 +416,27 @@ impl<H: Handler> Engine<H> {
         {
             return self.dead_letter(message, &format!("handler: {reason}"));
         }
-        let trace = trace_headers(message);
+        self.emit(
+            partition,
+            key,
+            before,
+            state,
+            outputs,
+            trace_headers(message),
+        )
+    }
+
+    /// Produces a handler's outputs and, if the state changed, the changelog record, and
+    /// stages the change in the store.
+    fn emit(
+        &mut self,
+        partition: i32,
+        key: &str,
+        before: Option<H::State>,
+        state: Option<H::State>,
+        outputs: Outputs,
+        trace: OwnedHeaders,
+    ) -> Result<(), RuntimeError> {
         for output in outputs.records {
             let key_bytes = self
                 .retrying(|| self.codec.encode_key(&output.topic, &output.key))?

@@ -3,7 +3,7 @@
 
 use futures::future::BoxFuture;
 use shop_schemas::codec::Part;
-use shop_schemas::{AvroCodec, AvroRecord, CodecError};
+use shop_schemas::{AvroCodec, AvroRecord, CodecError, TimestampMillis};
 
 /// A processor's logic.
 ///
@@ -26,6 +26,32 @@ pub trait Handler: Send + 'static {
         state: &mut Option<Self::State>,
         out: &mut Outputs,
     ) -> Result<(), HandlerError>;
+
+    /// When `state`'s key next wants [`Handler::on_deadline`]; `None` for never.
+    ///
+    /// A deadline is derived from the state, so it is written, restored and committed exactly
+    /// with the state: after a restart every deadline that had not been acted on is still
+    /// there, and one that was acted on is gone with the state change that acted on it.
+    fn deadline(_state: &Self::State) -> Option<TimestampMillis> {
+        None
+    }
+
+    /// Called once the deadline of `key` has passed (checked every
+    /// `RuntimeConfig::punctuation_interval`), inside a transaction like a record. It must move
+    /// or clear the deadline by changing the state, or it is called again on the next check.
+    ///
+    /// # Errors
+    /// [`HandlerError::Poison`] is logged and the deadline is not retried until the state
+    /// changes or the partition is restored again.
+    fn on_deadline(
+        &mut self,
+        _key: &str,
+        _now: TimestampMillis,
+        _state: &mut Option<Self::State>,
+        _out: &mut Outputs,
+    ) -> Result<(), HandlerError> {
+        Ok(())
+    }
 }
 
 /// Where the record being handled came from.

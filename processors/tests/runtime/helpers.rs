@@ -28,6 +28,10 @@ fn registry() -> RegistryConfig {
     }
 }
 
+pub(crate) fn registry_admin() -> RegistryAdmin {
+    RegistryAdmin::new(&registry()).unwrap()
+}
+
 pub(crate) fn codec() -> Arc<AvroCodec> {
     Arc::new(AvroCodec::new(&registry(), Registration::LookupOnly).unwrap())
 }
@@ -58,7 +62,7 @@ impl Topics {
             testing::create_topic(&topics.outcomes, 1),
             testing::create_topic(&topics.dead_letters, 1),
         );
-        let admin = RegistryAdmin::new(&registry()).unwrap();
+        let admin = registry_admin();
         let key = &shop_schemas::KEY_STRING;
         for (topic, value) in [
             (&topics.input, InventoryCommand::source()),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
 mod helpers;
+mod timers;
 
 use helpers::{
     PARTITIONS, Running, Tally, Topics, codec, final_levels, outcome_counts, produce_commands,
