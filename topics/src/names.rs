@@ -53,3 +53,28 @@ pub mod headers {
     /// When it was dead-lettered, RFC 3339.
     pub const DLQ_TIME: &str = "shop.dlq.time";
 }
+
+/// Prometheus metric names. Labels are bounded: processor, topic, partition, kind; never an
+/// order or user id.
+pub mod metrics {
+    /// Input records read, by processor and topic.
+    pub const RECORDS_IN: &str = "shop_processor_records_in_total";
+    /// Records produced (outputs and changelog), by processor and topic.
+    pub const RECORDS_OUT: &str = "shop_processor_records_out_total";
+    /// Records sent to a dead-letter topic, by processor and source topic.
+    pub const DEAD_LETTERS: &str = "shop_processor_dead_letters_total";
+    /// Time in the handler per record, by processor.
+    pub const HANDLER_SECONDS: &str = "shop_processor_handler_seconds";
+    /// Time to commit one transaction, by processor.
+    pub const COMMIT_SECONDS: &str = "shop_processor_commit_seconds";
+    /// Input records and deadlines per committed transaction, by processor.
+    pub const BATCH_RECORDS: &str = "shop_processor_batch_records";
+    /// Aborted transactions, by processor.
+    pub const ABORTS: &str = "shop_processor_aborts_total";
+    /// Time to restore one partition's state, by processor.
+    pub const RESTORE_SECONDS: &str = "shop_processor_restore_seconds";
+    /// Partitions assigned or revoked, by processor and kind.
+    pub const REBALANCES: &str = "shop_processor_rebalances_total";
+    /// Deadlines acted on, by processor.
+    pub const DEADLINES_FIRED: &str = "shop_processor_deadlines_fired_total";
+}

@@ -41,6 +41,9 @@ struct Args {
     batch_max_records: usize,
     #[arg(long, default_value_t = 10)]
     batch_linger_ms: u64,
+    /// Serve Prometheus metrics at `http://<addr>/metrics`.
+    #[arg(long, env = "SHOP_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -60,6 +63,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(addr) = args.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .with_context(|| format!("while serving metrics on {addr}"))?;
+    }
     let codec = AvroCodec::new(
         &RegistryConfig {
             url: args.registry_url,

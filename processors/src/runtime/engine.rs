@@ -4,6 +4,7 @@ use super::config::RuntimeConfig;
 use super::dead_letter;
 use super::error::RuntimeError;
 use super::handler::{Handler, HandlerError, Outputs, RecordContext};
+use super::meters::Meters;
 use super::store::Store;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -141,6 +142,7 @@ struct Engine<H: Handler> {
     store: Store<H::State>,
     assigned: HashSet<TopicPartition>,
     transaction: Option<OpenTransaction>,
+    meters: Meters,
 }
 
 impl<H: Handler> Engine<H> {
@@ -173,6 +175,7 @@ impl<H: Handler> Engine<H> {
                 source,
             })?;
         Ok(Self {
+            meters: Meters::new(&config.processor),
             config,
             handler,
             codec,
@@ -261,6 +264,7 @@ impl<H: Handler> Engine<H> {
             match event {
                 RebalanceEvent::Revoked(partitions) => {
                     tracing::info!(?partitions, "partitions revoked");
+                    self.meters.revoked(partitions.len());
                     // The batch may hold records of partitions we no longer own; its offsets
                     // cannot be committed by us now. Abort it: the new owner re-reads them.
                     if self.transaction.is_some() {
@@ -282,6 +286,7 @@ impl<H: Handler> Engine<H> {
                 }
                 RebalanceEvent::Assigned(partitions) => {
                     tracing::info!(?partitions, "partitions assigned");
+                    self.meters.assigned(partitions.len());
                     // Restore now, not at the first record: deadlines of a partition with no
                     // new input must fire too.
                     for (_, partition) in &partitions {
@@ -300,6 +305,7 @@ impl<H: Handler> Engine<H> {
             return Ok(()); // Fetched before a revocation; its new owner handles it.
         }
         self.ensure_restored(message.partition())?;
+        self.meters.record_in(message.topic());
         let open = self.begin()?;
         {
             open.records += 1;
@@ -351,7 +357,8 @@ impl<H: Handler> Engine<H> {
                 .on_deadline(&key, now, &mut state, &mut outputs)
             {
                 Ok(()) => {
-                    self.emit(partition, &key, before, state, outputs, OwnedHeaders::new())?
+                    self.meters.deadline_fired();
+                    self.emit(partition, &key, before, state, outputs, OwnedHeaders::new())?;
                 }
                 Err(HandlerError::Poison(reason)) => {
                     tracing::error!(
@@ -410,10 +417,12 @@ impl<H: Handler> Engine<H> {
             offset: message.offset(),
             timestamp: message.timestamp().to_millis(),
         };
-        if let Err(HandlerError::Poison(reason)) =
-            self.handler
-                .handle(&context, input, &mut state, &mut outputs)
-        {
+        let started = Instant::now();
+        let handled = self
+            .handler
+            .handle(&context, input, &mut state, &mut outputs);
+        self.meters.handled(started.elapsed());
+        if let Err(HandlerError::Poison(reason)) = handled {
             return self.dead_letter(message, &format!("handler: {reason}"));
         }
         self.emit(
@@ -481,6 +490,7 @@ impl<H: Handler> Engine<H> {
             reason,
             "dead-lettering a record"
         );
+        self.meters.dead_letter(message.topic());
         let headers = dead_letter::headers_for(message, &self.config.processor, reason);
         let topic = dead_letter_topic(message.topic());
         let key = message.key().unwrap_or_default().to_vec();
@@ -505,7 +515,10 @@ impl<H: Handler> Engine<H> {
         }
         loop {
             match self.producer.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.meters.record_out(topic);
+                    return Ok(());
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     record = returned;
                     self.producer.poll(Duration::from_millis(10));
@@ -542,6 +555,7 @@ impl<H: Handler> Engine<H> {
             });
         match result {
             Ok(()) => {
+                self.meters.committed(open.started.elapsed(), open.records);
                 self.store.commit();
                 self.transaction = None;
                 Ok(())
@@ -566,6 +580,7 @@ impl<H: Handler> Engine<H> {
             .abort_transaction(self.config.operation_timeout)
             .map_err(|error| fatal("aborting a transaction", error))?;
         self.store.abort();
+        self.meters.aborted();
         for ((topic, partition), offset) in open.first_offsets {
             if self.assigned.contains(&(topic.clone(), partition)) {
                 self.consumer
@@ -594,6 +609,7 @@ impl<H: Handler> Engine<H> {
             Some(changelog) => self.restore(&changelog, partition)?,
             None => HashMap::new(),
         };
+        self.meters.restored(started.elapsed());
         tracing::info!(
             partition,
             keys = state.len(),

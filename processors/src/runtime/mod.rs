@@ -16,10 +16,13 @@ mod config;
 mod dead_letter;
 mod engine;
 mod error;
+mod global_table;
 mod handler;
+mod meters;
 mod store;
 
 pub use config::RuntimeConfig;
 pub use engine::run;
 pub use error::RuntimeError;
+pub use global_table::GlobalTable;
 pub use handler::{Handler, HandlerError, Outputs, RecordContext};

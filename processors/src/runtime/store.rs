@@ -74,8 +74,10 @@ impl<S: Clone> Store<S> {
         self.partitions.remove(&partition);
         self.pending
             .retain(|(pending_partition, _), _| *pending_partition != partition);
-        self.deadlines.retain(|(_, indexed, _)| *indexed != partition);
-        self.scheduled.retain(|(indexed, _), _| *indexed != partition);
+        self.deadlines
+            .retain(|(_, indexed, _)| *indexed != partition);
+        self.scheduled
+            .retain(|(indexed, _), _| *indexed != partition);
     }
 
     /// The state of `key` as the open transaction sees it.

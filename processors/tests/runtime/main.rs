@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
+mod global;
 mod helpers;
 mod timers;
 
@@ -197,7 +198,12 @@ async fn a_zombie_with_the_same_transactional_id_cannot_commit() {
 
 /// Starts the restock counter binary as a child process.
 fn spawn_counter(topics: &Topics, transactional_id: &str) -> Child {
+    spawn_counter_with(topics, transactional_id, &[])
+}
+
+fn spawn_counter_with(topics: &Topics, transactional_id: &str, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_restock-counter"))
+        .envs(env.iter().copied())
         .args(["--input", &topics.input])
         .args(["--changelog", &topics.changelog])
         .args(["--outcomes", &topics.outcomes])
@@ -338,4 +344,121 @@ async fn state_follows_partitions_when_an_instance_leaves_and_rejoins() {
             "p{product}: every restock counted once, whichever instance held the partition"
         );
     }
+}
+
+/// Fetches `http://<addr>/metrics` with a bare HTTP/1.0 request.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The value of the first sample of `metric` whose labels contain `labels`.
+fn sample(text: &str, metric: &str, labels: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(metric) && line.contains(labels))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn sigterm_finishes_cleanly_and_metrics_are_served() {
+    testing::init_logs();
+    let topics = Topics::create("sigterm").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spawn_counter_with(
+        &topics,
+        &testing::unique("tx"),
+        &[("SHOP_METRICS_ADDR", &addr)],
+    );
+
+    let commands: Vec<_> = (0..40)
+        .map(|i| restock(&format!("c{i}"), "p1", 1))
+        .collect();
+    produce_commands(&topics.input, &commands).await;
+    let key = codec().encode_key(&topics.input, "p1").await.unwrap();
+    produce_raw(&topics.input, &key, b"garbage").await;
+    assert_eq!(
+        outcome_counts(&topics.outcomes, 40, Duration::from_secs(60))
+            .await
+            .len(),
+        40
+    );
+
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = scrape(&addr).unwrap_or_default();
+        if sample(
+            &text,
+            "shop_processor_dead_letters_total",
+            "restock-counter",
+        )
+        .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let input = format!("topic=\"{}\"", topics.input);
+    assert_eq!(
+        sample(&text, "shop_processor_records_in_total", &input),
+        Some(41.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "shop_processor_dead_letters_total", &input),
+        Some(1.0),
+        "{text}"
+    );
+    let outcomes = format!("topic=\"{}\"", topics.outcomes);
+    assert_eq!(
+        sample(&text, "shop_processor_records_out_total", &outcomes),
+        Some(40.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "shop_processor_commit_seconds_count",
+            "restock-counter"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &text,
+            "shop_processor_restore_seconds_count",
+            "restock-counter"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &text,
+            "shop_processor_rebalances_total",
+            "kind=\"assigned\""
+        )
+        .unwrap()
+            >= 1.0
+    );
+
+    // SIGTERM: the open transaction is finished, the group left, and the exit code is 0.
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
 }
