@@ -41,6 +41,9 @@ struct Args {
     batch_max_records: usize,
     #[arg(long, default_value_t = 10)]
     batch_linger_ms: u64,
+    /// Rejoin as the same static group member after a restart (see `RuntimeConfig`).
+    #[arg(long, env = "SHOP_STATIC_MEMBERSHIP")]
+    static_membership: bool,
     /// Serve Prometheus metrics at `http://<addr>/metrics`.
     #[arg(long, env = "SHOP_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -85,6 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     config.batch_max_records = args.batch_max_records;
     config.batch_linger = Duration::from_millis(args.batch_linger_ms);
+    config.static_membership = args.static_membership;
     let handler = RestockCounter {
         outcomes_topic: args.outcomes,
     };

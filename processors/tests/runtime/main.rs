@@ -210,6 +210,8 @@ fn spawn_counter_with(topics: &Topics, transactional_id: &str, env: &[(&str, &st
         .args(["--group", &topics.group])
         .args(["--transactional-id", transactional_id])
         .args(["--batch-max-records", "50"])
+        // Restarts in place: take the partitions back without waiting for the dead member.
+        .arg("--static-membership")
         .env("SHOP_KAFKA_BROKERS", testing::brokers())
         .env("SHOP_SCHEMA_REGISTRY_URL", testing::registry_url())
         .env("SHOP_LOG", "warn")
