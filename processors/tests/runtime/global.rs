@@ -1,12 +1,12 @@
 //! The global table: loaded fully before use, then kept current.
 
-use crate::helpers::{codec, producer, registry_admin};
+use crate::helpers::{codec, producer, register_subjects};
 use rdkafka::producer::FutureRecord;
 use shop_platform::testing;
 use shop_processors::runtime::GlobalTable;
 use shop_schemas::catalog::Product;
-use shop_schemas::codec::{Part, subject};
-use shop_schemas::{AvroRecord, KEY_STRING, samples};
+use shop_schemas::codec::Part;
+use shop_schemas::{AvroRecord, samples};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -33,15 +33,7 @@ async fn a_global_table_loads_everything_then_follows_changes() {
     testing::init_logs();
     let topic = testing::unique("global") + ".catalog.products";
     testing::create_topic(&topic, 3).await;
-    let admin = registry_admin();
-    admin
-        .register(&subject(&topic, Part::Key), &KEY_STRING)
-        .await
-        .unwrap();
-    admin
-        .register(&subject(&topic, Part::Value), Product::source())
-        .await
-        .unwrap();
+    register_subjects(&[(&topic, Product::source())]).await;
     for i in 0..50 {
         send(&topic, &format!("product-{i}"), Some(&samples::product(i))).await;
     }

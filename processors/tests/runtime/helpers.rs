@@ -32,6 +32,23 @@ pub(crate) fn registry_admin() -> RegistryAdmin {
     RegistryAdmin::new(&registry()).unwrap()
 }
 
+/// Registers the string key schema and `value` under each topic's subjects, as
+/// `shop-topics apply` does for the real topics.
+pub(crate) async fn register_subjects(topics: &[(&str, &'static shop_schemas::SchemaSource)]) {
+    let admin = registry_admin();
+    for (topic, value) in topics {
+        let key_subject = subject(topic, Part::Key);
+        admin
+            .register(&key_subject, &shop_schemas::KEY_STRING)
+            .await
+            .unwrap();
+        admin
+            .register(&subject(topic, Part::Value), value)
+            .await
+            .unwrap();
+    }
+}
+
 pub(crate) fn codec() -> Arc<AvroCodec> {
     Arc::new(AvroCodec::new(&registry(), Registration::LookupOnly).unwrap())
 }
@@ -62,22 +79,12 @@ impl Topics {
             testing::create_topic(&topics.outcomes, 1),
             testing::create_topic(&topics.dead_letters, 1),
         );
-        let admin = registry_admin();
-        let key = &shop_schemas::KEY_STRING;
-        for (topic, value) in [
+        register_subjects(&[
             (&topics.input, InventoryCommand::source()),
             (&topics.changelog, StockLevel::source()),
             (&topics.outcomes, CommandOutcome::source()),
-        ] {
-            admin
-                .register(&subject(topic, Part::Key), key)
-                .await
-                .unwrap();
-            admin
-                .register(&subject(topic, Part::Value), value)
-                .await
-                .unwrap();
-        }
+        ])
+        .await;
         topics
     }
 

@@ -1,14 +1,14 @@
 //! Deadlines: a handler that cancels orders left pending for too long, run across restarts.
 
-use crate::helpers::{codec, producer, registry_admin};
+use crate::helpers::{codec, producer, register_subjects};
 use rdkafka::Message;
 use rdkafka::producer::FutureRecord;
 use shop_platform::testing;
 use shop_processors::runtime::{Handler, HandlerError, Outputs, RecordContext, RuntimeConfig};
 use shop_schemas::checkout::CheckoutRequested;
-use shop_schemas::codec::{Part, subject};
+use shop_schemas::codec::Part;
 use shop_schemas::orders::{Order, OrderEvent, OrderStatus};
-use shop_schemas::{AvroRecord, KEY_STRING, TimestampMillis, samples};
+use shop_schemas::{AvroRecord, TimestampMillis, samples};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -99,21 +99,12 @@ async fn setup() -> Setup {
         testing::create_topic(&setup.events, 1),
         testing::create_topic(&dead_letters, 1),
     );
-    let admin = registry_admin();
-    for (topic, value) in [
+    register_subjects(&[
         (&setup.input, CheckoutRequested::source()),
         (&setup.changelog, Order::source()),
         (&setup.events, OrderEvent::source()),
-    ] {
-        admin
-            .register(&subject(topic, Part::Key), &KEY_STRING)
-            .await
-            .unwrap();
-        admin
-            .register(&subject(topic, Part::Value), value)
-            .await
-            .unwrap();
-    }
+    ])
+    .await;
     setup
 }
 
