@@ -13,7 +13,6 @@
 //! This module does not talk to Kafka; the runtime hands it payloads.
 
 use crate::record::{AvroRecord, SchemaSource};
-use apache_avro::writer::datum::GenericDatumWriter;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::{
     SrSettings, perform_sr_call, post_schema,
@@ -304,15 +303,16 @@ impl AvroCodec {
 /// [`CodecError::Encode`] if the value does not fit the schema.
 pub fn encode_datum<T: AvroRecord>(record: &T) -> Result<Vec<u8>, CodecError> {
     let source = T::source();
-    let encode_error = |error: apache_avro::Error| CodecError::Encode {
+    let writer = source.writer().map_err(|reason| CodecError::Encode {
         schema: source.full_name,
-        reason: error.to_string(),
-    };
-    GenericDatumWriter::builder(source.schema())
-        .build()
-        .map_err(encode_error)?
+        reason,
+    })?;
+    writer
         .write_ser_to_vec(record)
-        .map_err(encode_error)
+        .map_err(|error| CodecError::Encode {
+            schema: source.full_name,
+            reason: error.to_string(),
+        })
 }
 
 /// `T` from a value decoded with a writer schema whose full name is `writer_name` (`None` for a
