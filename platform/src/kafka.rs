@@ -96,9 +96,14 @@ impl KafkaSettings {
 
     /// A transactional producer; `transactional_id` must be stable across restarts of the same
     /// instance, so a restarted instance fences its zombie predecessor.
+    ///
+    /// No linger: a transaction commits as soon as its batch is complete, so holding records
+    /// back to share a request only delays the commit.
     pub fn transactional_producer(&self, transactional_id: &str) -> ClientConfig {
         let mut config = self.producer();
-        config.set("transactional.id", transactional_id);
+        config
+            .set("transactional.id", transactional_id)
+            .set("linger.ms", "0");
         // Overrides win over the transactional id too, deliberately: they are the operator's.
         self.finish(config)
     }
