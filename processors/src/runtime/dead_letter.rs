@@ -1,4 +1,5 @@
-//! Dead-letter records: the input's own bytes, with why and where in the headers.
+//! Headers the runtime writes: the trace context carried from input to outputs, and the
+//! why and where of a dead letter (whose bytes are the input's own).
 
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use shop_topics::names::headers;
@@ -34,4 +35,21 @@ pub(crate) fn headers_for(message: &OwnedMessage, processor: &str, error: &str) 
             value: Some(value),
         })
     })
+}
+
+/// The input's trace context, for every output it causes.
+pub(crate) fn trace_headers(message: &OwnedMessage) -> OwnedHeaders {
+    let traceparent = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|header| header.key == headers::TRACEPARENT)
+            .and_then(|header| header.value.map(<[u8]>::to_vec))
+    });
+    match traceparent {
+        Some(value) => OwnedHeaders::new().insert(Header {
+            key: headers::TRACEPARENT,
+            value: Some(&value),
+        }),
+        None => OwnedHeaders::new(),
+    }
 }

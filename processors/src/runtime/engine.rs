@@ -1,34 +1,30 @@
 //! The processing loop: poll, handle, produce, commit, one transaction per batch.
 
+use super::codec_calls;
 use super::config::RuntimeConfig;
 use super::dead_letter;
 use super::error::RuntimeError;
+use super::error::{fatal, is_fenced, requires_abort};
 use super::handler::{Handler, HandlerError, Outputs, RecordContext};
 use super::meters::Meters;
+use super::rebalance::{RebalanceContext, RebalanceEvent, TopicPartition};
+use super::restore;
 use super::store::Store;
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
 use shop_schemas::codec::Part;
 use shop_schemas::{AvroCodec, CodecError, now_millis};
-use shop_topics::names::{dead_letter_topic, headers};
+use shop_topics::names::dead_letter_topic;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
-
-/// How often a transient registry failure is retried, with doubling pauses from 100 ms, before
-/// the instance gives up and exits for its supervisor to restart it.
-const TRANSIENT_RETRIES: u32 = 6;
-
-type TopicPartition = (String, i32);
 
 /// Runs `handler` until `shutdown` is cancelled (then finishes the open transaction and leaves
 /// the group) or a fatal error.
@@ -56,68 +52,6 @@ pub async fn run<H: Handler>(
     result
         .await
         .map_err(|_| RuntimeError::Thread("it panicked".to_owned()))?
-}
-
-/// Partitions assigned or revoked during a poll, in order.
-#[derive(Debug)]
-enum RebalanceEvent {
-    Assigned(Vec<TopicPartition>),
-    Revoked(Vec<TopicPartition>),
-}
-
-/// Collects rebalance events from inside `poll` for the loop to act on after it.
-#[derive(Debug, Default)]
-struct RebalanceContext {
-    events: Mutex<Vec<RebalanceEvent>>,
-}
-
-fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
-    list.elements()
-        .iter()
-        .map(|element| (element.topic().to_owned(), element.partition()))
-        .collect()
-}
-
-impl RebalanceContext {
-    fn push(&self, event: RebalanceEvent) {
-        match self.events.lock() {
-            Ok(mut events) => events.push(event),
-            Err(poisoned) => poisoned.into_inner().push(event),
-        }
-    }
-
-    fn drain(&self) -> Vec<RebalanceEvent> {
-        match self.events.lock() {
-            Ok(mut events) => events.drain(..).collect(),
-            Err(poisoned) => poisoned.into_inner().drain(..).collect(),
-        }
-    }
-}
-
-impl ClientContext for RebalanceContext {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        TracingContext.log(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        TracingContext.error(error, reason);
-    }
-}
-
-impl ConsumerContext for RebalanceContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            self.push(RebalanceEvent::Revoked(partitions_of(list)));
-        }
-    }
-
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(list) => self.push(RebalanceEvent::Assigned(partitions_of(list))),
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
-        }
-    }
 }
 
 /// The open transaction's bookkeeping.
@@ -431,7 +365,7 @@ impl<H: Handler> Engine<H> {
             before,
             state,
             outputs,
-            trace_headers(message),
+            dead_letter::trace_headers(message),
         )
     }
 
@@ -622,7 +556,15 @@ impl<H: Handler> Engine<H> {
         }
         let started = Instant::now();
         let state = match self.config.changelog_topic.clone() {
-            Some(changelog) => self.restore(&changelog, partition)?,
+            Some(changelog) => restore::partition(
+                &self.kafka,
+                &format!("{}-restore", self.config.group_id),
+                &self.codec,
+                &self.runtime,
+                &changelog,
+                partition,
+                self.config.operation_timeout,
+            )?,
             None => HashMap::new(),
         };
         self.meters.restored(started.elapsed());
@@ -636,138 +578,12 @@ impl<H: Handler> Engine<H> {
         Ok(())
     }
 
-    fn restore(
-        &self,
-        changelog: &str,
-        partition: i32,
-    ) -> Result<HashMap<String, H::State>, RuntimeError> {
-        let restore_error = |reason: String| RuntimeError::Restore {
-            topic: changelog.to_owned(),
-            partition,
-            reason,
-        };
-        let mut config = self
-            .kafka
-            .consumer(&format!("{}-restore", self.config.group_id));
-        config.set("enable.partition.eof", "true");
-        let consumer: BaseConsumer<TracingContext> = config
-            .create_with_context(TracingContext)
-            .map_err(|error| restore_error(error.to_string()))?;
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(changelog, partition, Offset::Beginning)
-            .map_err(|error| restore_error(error.to_string()))?;
-        consumer
-            .assign(&assignment)
-            .map_err(|error| restore_error(error.to_string()))?;
-
-        let deadline = Instant::now() + self.config.operation_timeout;
-        let mut state = HashMap::new();
-        loop {
-            if Instant::now() >= deadline {
-                return Err(restore_error(format!(
-                    "end not reached within {:?}",
-                    self.config.operation_timeout
-                )));
-            }
-            match consumer.poll(Duration::from_millis(100)) {
-                None => {}
-                Some(Err(KafkaError::PartitionEOF(_))) => return Ok(state),
-                Some(Err(error)) => return Err(restore_error(error.to_string())),
-                Some(Ok(record)) => {
-                    let key = record.key().ok_or_else(|| {
-                        restore_error(format!("record at {} has no key", record.offset()))
-                    })?;
-                    let key = self
-                        .retrying(|| self.codec.decode_key(key))?
-                        .map_err(|error| restore_error(error.to_string()))?;
-                    match record.payload() {
-                        None => {
-                            state.remove(&key);
-                        }
-                        Some(payload) => {
-                            let value = self
-                                .retrying(|| self.codec.decode::<H::State>(payload))?
-                                .map_err(|error| restore_error(error.to_string()))?;
-                            state.insert(key, value);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Runs a codec call, retrying while the registry is unreachable. `Ok(Err(_))` is a codec
-    /// error that retrying cannot fix; `Err(_)` means the registry stayed away.
+    /// Runs a codec call on the loop thread (see [`codec_calls::retrying`]).
     fn retrying<T, F, Fut>(&self, call: F) -> Result<Result<T, CodecError>, RuntimeError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, CodecError>>,
     {
-        let mut pause = Duration::from_millis(100);
-        for attempt in 1..=TRANSIENT_RETRIES {
-            match self.runtime.block_on(call()) {
-                Err(error) if error.is_transient() => {
-                    if attempt == TRANSIENT_RETRIES {
-                        return Err(RuntimeError::Registry(error));
-                    }
-                    tracing::warn!(%error, attempt, "schema registry unavailable; retrying");
-                    std::thread::sleep(pause);
-                    pause *= 2;
-                }
-                other => return Ok(other),
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
-}
-
-/// The input's trace context, for every output it causes.
-fn trace_headers(message: &OwnedMessage) -> OwnedHeaders {
-    let traceparent = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|header| header.key == headers::TRACEPARENT)
-            .and_then(|header| header.value.map(<[u8]>::to_vec))
-    });
-    match traceparent {
-        Some(value) => OwnedHeaders::new().insert(Header {
-            key: headers::TRACEPARENT,
-            value: Some(&value),
-        }),
-        None => OwnedHeaders::new(),
-    }
-}
-
-fn transaction_error(error: &KafkaError) -> Option<&rdkafka::error::RDKafkaError> {
-    match error {
-        KafkaError::Transaction(inner) => Some(inner),
-        _ => None,
-    }
-}
-
-fn is_fenced(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::Fenced
-                | RDKafkaErrorCode::ProducerFenced
-                | RDKafkaErrorCode::InvalidProducerEpoch
-        )
-    ) || transaction_error(error).is_some_and(|inner| inner.is_fatal())
-}
-
-fn requires_abort(error: &KafkaError) -> bool {
-    transaction_error(error).is_some_and(|inner| inner.txn_requires_abort() || inner.is_retriable())
-}
-
-fn fatal(doing: &'static str, error: KafkaError) -> RuntimeError {
-    if is_fenced(&error) {
-        RuntimeError::Fenced(error)
-    } else {
-        RuntimeError::Kafka {
-            doing,
-            source: error,
-        }
+        codec_calls::retrying(&self.runtime, call)
     }
 }

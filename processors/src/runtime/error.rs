@@ -1,6 +1,6 @@
 //! Why the runtime stopped.
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use shop_schemas::CodecError;
 
 /// A reason the runtime cannot go on. Everything recoverable (a poison record, an aborted
@@ -36,4 +36,37 @@ pub enum RuntimeError {
     Registry(#[source] CodecError),
     #[error("the processing thread died: {0}")]
     Thread(String),
+}
+
+fn transaction_error(error: &KafkaError) -> Option<&rdkafka::error::RDKafkaError> {
+    match error {
+        KafkaError::Transaction(inner) => Some(inner),
+        _ => None,
+    }
+}
+
+pub(crate) fn is_fenced(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    ) || transaction_error(error).is_some_and(|inner| inner.is_fatal())
+}
+
+pub(crate) fn requires_abort(error: &KafkaError) -> bool {
+    transaction_error(error).is_some_and(|inner| inner.txn_requires_abort() || inner.is_retriable())
+}
+
+pub(crate) fn fatal(doing: &'static str, error: KafkaError) -> RuntimeError {
+    if is_fenced(&error) {
+        RuntimeError::Fenced(error)
+    } else {
+        RuntimeError::Kafka {
+            doing,
+            source: error,
+        }
+    }
 }

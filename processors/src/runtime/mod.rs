@@ -12,6 +12,7 @@
 //! thread keeps them off the async workers. Registry lookups (async) are driven from it with
 //! the runtime handle it was started from.
 
+mod codec_calls;
 mod config;
 mod dead_letter;
 mod engine;
@@ -19,6 +20,8 @@ mod error;
 mod global_table;
 mod handler;
 mod meters;
+mod rebalance;
+mod restore;
 mod store;
 
 pub use config::RuntimeConfig;
