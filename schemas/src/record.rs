@@ -32,7 +32,9 @@ impl std::fmt::Debug for SchemaSource {
 }
 
 impl SchemaSource {
-    /// A schema named `full_name` with the text `json`; parsed on first use.
+    /// A schema named `full_name` with the text `json`; parsed on first use. For schema text
+    /// known to be valid (compiled in, or checked by the caller): [`SchemaSource::schema`]
+    /// panics on text that does not parse.
     pub const fn new(full_name: &'static str, json: &'static str) -> Self {
         Self {
             full_name,
