@@ -268,19 +268,7 @@ impl AvroCodec {
                     reason: "the registry answered without a schema id".to_owned(),
                 });
             }
-            Err(error) if error.retriable => {
-                return Err(CodecError::RegistryUnavailable {
-                    what: format!("subject {subject}"),
-                    reason: describe(&error),
-                });
-            }
-            Err(error) => {
-                return Err(CodecError::SchemaRefused {
-                    subject: subject.to_owned(),
-                    schema: source.full_name,
-                    reason: describe(&error),
-                });
-            }
+            Err(error) => return Err(refused_or_unavailable(subject, source, &error)),
         };
         if let Ok(mut ids) = self.writer_ids.write() {
             ids.insert(cache_key, id);
@@ -367,6 +355,27 @@ pub fn wire_schema_id(payload: &[u8]) -> Result<u32, CodecError> {
         [magic, ..] => Err(CodecError::NotWireFormat {
             reason: format!("magic byte is {magic:#04x}, expected 0x00"),
         }),
+    }
+}
+
+/// A registry error about `source` under `subject`: unavailable if retrying may help, refused
+/// otherwise.
+pub(crate) fn refused_or_unavailable(
+    subject: &str,
+    source: &'static SchemaSource,
+    error: &SRCError,
+) -> CodecError {
+    if error.retriable {
+        CodecError::RegistryUnavailable {
+            what: format!("subject {subject}"),
+            reason: describe(error),
+        }
+    } else {
+        CodecError::SchemaRefused {
+            subject: subject.to_owned(),
+            schema: source.full_name,
+            reason: describe(error),
+        }
     }
 }
 

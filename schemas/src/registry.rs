@@ -4,7 +4,7 @@
 //! Used by `shop-topics apply` and by tests; services only look schemas up (see
 //! [`crate::codec::Registration`]).
 
-use crate::codec::{CodecError, RegistryConfig, describe, supplied_schema};
+use crate::codec::{CodecError, RegistryConfig, describe, refused_or_unavailable, supplied_schema};
 use crate::record::SchemaSource;
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use serde::Deserialize;
@@ -190,25 +190,6 @@ impl RegistryAdmin {
 
     fn base_url(&self) -> &str {
         self.config.url.trim_end_matches('/')
-    }
-}
-
-fn refused_or_unavailable(
-    subject: &str,
-    source: &'static SchemaSource,
-    error: &schema_registry_converter::error::SRCError,
-) -> CodecError {
-    if error.retriable {
-        CodecError::RegistryUnavailable {
-            what: format!("subject {subject}"),
-            reason: describe(error),
-        }
-    } else {
-        CodecError::SchemaRefused {
-            subject: subject.to_owned(),
-            schema: source.full_name,
-            reason: describe(error),
-        }
     }
 }
 

@@ -238,7 +238,7 @@ impl<H: Handler> Engine<H> {
         if !self.assigned.contains(&position) {
             return Ok(()); // Fetched before a revocation; its new owner handles it.
         }
-        self.ensure_restored(message.partition())?;
+        // An assigned partition's state was restored when it was assigned.
         self.meters.record_in(message.topic());
         let open = self.begin()?;
         {
@@ -273,15 +273,9 @@ impl<H: Handler> Engine<H> {
     /// Calls `on_deadline` for every key whose deadline has passed, in one transaction.
     fn fire_deadlines(&mut self) -> Result<(), RuntimeError> {
         let now = now_millis();
-        let owned: HashSet<i32> = self
-            .assigned
-            .iter()
-            .map(|(_, partition)| *partition)
-            .collect();
+        // The store holds exactly the partitions we own (restored on assignment, dropped on
+        // revocation), so every due key is ours.
         for (partition, key) in self.store.due(now) {
-            if !owned.contains(&partition) {
-                continue;
-            }
             self.begin()?.records += 1;
             let before = self.store.get(partition, &key);
             let mut state = before.clone();
