@@ -94,6 +94,7 @@ mod tests {
             partition: 0,
             offset: 7,
             timestamp: Some(1_000),
+            now: 2_000,
         }
     }
 

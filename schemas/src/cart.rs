@@ -59,6 +59,10 @@ pub struct Cart {
     pub lines: Vec<CartLine>,
     pub version: i64,
     pub updated_at: TimestampMillis,
+    /// When the cart processor deletes the cart if nobody touches it; `None` in carts written
+    /// before the field existed (they never expire until touched).
+    #[serde(default)]
+    pub expires_at: Option<TimestampMillis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

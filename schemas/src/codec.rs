@@ -219,6 +219,15 @@ impl AvroCodec {
     /// [`CodecError::RegistryUnavailable`] (retry); every other variant means the payload is
     /// poison ([`CodecError::is_poison`]).
     pub async fn decode<T: AvroRecord>(&self, payload: &[u8]) -> Result<T, CodecError> {
+        self.decode_any(payload).await?.into_record()
+    }
+
+    /// Decodes a payload with its writer schema, whatever record it is: for a reader of several
+    /// record types, which picks the Rust type by [`Decoded::writer_name`].
+    ///
+    /// # Errors
+    /// As [`AvroCodec::decode`].
+    pub async fn decode_any(&self, payload: &[u8]) -> Result<Decoded, CodecError> {
         let schema_id = wire_schema_id(payload)?;
         let decoded = self.decoder.decode(Some(payload)).await.map_err(|error| {
             if error.retriable {
@@ -233,7 +242,10 @@ impl AvroCodec {
                 }
             }
         })?;
-        record_from_value(decoded.name.map(|name| name.fullname(None)), &decoded.value)
+        Ok(Decoded {
+            writer_name: decoded.name.map(|name| name.fullname(None)),
+            value: decoded.value,
+        })
     }
 
     /// The registry id of `source` under `subject`, from the cache or the registry.
@@ -301,6 +313,34 @@ pub fn encode_datum<T: AvroRecord>(record: &T) -> Result<Vec<u8>, CodecError> {
             schema: source.full_name,
             reason: error.to_string(),
         })
+}
+
+/// A payload decoded with its writer schema, not yet turned into a Rust type.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    writer_name: Option<String>,
+    value: apache_avro::types::Value,
+}
+
+impl Decoded {
+    /// Full name of the writer schema (`shop.payment.PaymentEvent`); `None` for a primitive.
+    pub fn writer_name(&self) -> Option<&str> {
+        self.writer_name.as_deref()
+    }
+
+    /// Whether the writer schema is `T`'s.
+    pub fn is<T: AvroRecord>(&self) -> bool {
+        self.writer_name.as_deref() == Some(T::source().full_name)
+    }
+
+    /// The value as `T`.
+    ///
+    /// # Errors
+    /// [`CodecError::WrongSchema`] if it was written as another record; [`CodecError::Mismatch`]
+    /// if it does not fit `T`.
+    pub fn into_record<T: AvroRecord>(self) -> Result<T, CodecError> {
+        record_from_value(self.writer_name, &self.value)
+    }
 }
 
 /// `T` from a value decoded with a writer schema whose full name is `writer_name` (`None` for a

@@ -17,7 +17,7 @@ pub mod record;
 pub mod registry;
 pub mod samples;
 
-pub use codec::{AvroCodec, CodecError, Part, Registration, RegistryConfig};
+pub use codec::{AvroCodec, CodecError, Decoded, Part, Registration, RegistryConfig};
 pub use common::{Money, TimestampMillis, now_millis};
 pub use record::{ALL_SCHEMAS, AvroRecord, KEY_STRING, SchemaSource};
 

@@ -1,4 +1,5 @@
-//! Payment records: requests on `payment.commands` and outcomes on `payment.events`.
+//! Payment records: requests on `payment.commands`, outcomes on `payment.events` and the payment
+//! processor's state on `payment.payments`.
 
 use crate::common::{Money, TimestampMillis};
 use serde::{Deserialize, Serialize};
@@ -68,4 +69,36 @@ pub struct PaymentDeclined {
 pub struct PaymentVoided {
     pub order_id: String,
     pub authorization_id: String,
+}
+
+/// Where one order's payment stands (Avro enum `shop.payment.PaymentStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    /// The gateway's answer is due at `answer_due_at`.
+    AwaitingGateway,
+    Authorized,
+    Declined,
+    Voided,
+    /// The gateway never answered; nothing was charged.
+    NoAnswer,
+}
+
+/// The payment processor's record of one order's payment (Avro `shop.payment.Payment`), so a
+/// redelivered request is answered from here instead of charging twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub order_id: String,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    #[serde(default)]
+    pub authorization_id: Option<String>,
+    /// Why it was declined or voided.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When a held-back gateway answer is released (status `AwaitingGateway`).
+    #[serde(default)]
+    pub answer_due_at: Option<TimestampMillis>,
+    pub version: i64,
+    pub updated_at: TimestampMillis,
 }

@@ -123,6 +123,10 @@ pub static PAYMENT_EVENT: SchemaSource = SchemaSource::new(
     "shop.payment.PaymentEvent",
     avsc!("shop.payment.PaymentEvent.avsc"),
 );
+pub static PAYMENT: SchemaSource = SchemaSource::new(
+    "shop.payment.Payment",
+    avsc!("shop.payment.Payment.avsc"),
+);
 pub static ORDER: SchemaSource =
     SchemaSource::new("shop.orders.Order", avsc!("shop.orders.Order.avsc"));
 pub static ORDER_EVENT: SchemaSource = SchemaSource::new(
@@ -136,7 +140,7 @@ pub static COMMAND_OUTCOME: SchemaSource = SchemaSource::new(
 
 /// Every value schema, for registration and compatibility checks. A new `.avsc` file must be
 /// listed here; the test `every_avsc_file_is_listed` fails otherwise.
-pub static ALL_SCHEMAS: [&SchemaSource; 13] = [
+pub static ALL_SCHEMAS: [&SchemaSource; 14] = [
     &CATALOG_COMMAND,
     &PRODUCT,
     &CART_COMMAND,
@@ -147,6 +151,7 @@ pub static ALL_SCHEMAS: [&SchemaSource; 13] = [
     &INVENTORY_EVENT,
     &PAYMENT_COMMAND,
     &PAYMENT_EVENT,
+    &PAYMENT,
     &ORDER,
     &ORDER_EVENT,
     &COMMAND_OUTCOME,
@@ -184,6 +189,7 @@ record! {
     crate::inventory::InventoryEvent => INVENTORY_EVENT,
     crate::payment::PaymentCommand => PAYMENT_COMMAND,
     crate::payment::PaymentEvent => PAYMENT_EVENT,
+    crate::payment::Payment => PAYMENT,
     crate::orders::Order => ORDER,
     crate::orders::OrderEvent => ORDER_EVENT,
     crate::outcomes::CommandOutcome => COMMAND_OUTCOME,

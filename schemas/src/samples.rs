@@ -20,8 +20,8 @@ use crate::inventory::{
 use crate::orders::{LineStock, Order, OrderEvent, OrderLine, OrderStatus};
 use crate::outcomes::{CommandOutcome, OutcomeStatus};
 use crate::payment::{
-    AuthorizePayment, PaymentAuthorized, PaymentCommand, PaymentCommandBody, PaymentDeclined,
-    PaymentEvent, PaymentEventBody, PaymentVoided, VoidPayment,
+    AuthorizePayment, Payment, PaymentAuthorized, PaymentCommand, PaymentCommandBody,
+    PaymentDeclined, PaymentEvent, PaymentEventBody, PaymentStatus, PaymentVoided, VoidPayment,
 };
 
 const AT: i64 = 1_764_000_000_123;
@@ -136,6 +136,7 @@ pub fn cart(seed: u32) -> Cart {
         ],
         version: 2,
         updated_at: AT + 1,
+        expires_at: Some(AT + 1 + 90 * 24 * 60 * 60 * 1_000),
     }
 }
 
@@ -265,6 +266,29 @@ pub fn payment_events(seed: u32) -> Vec<PaymentEvent> {
         body,
     })
     .collect()
+}
+
+/// Payments with every optional field both ways: one held back, one authorised.
+pub fn payments(seed: u32) -> Vec<Payment> {
+    let awaiting = Payment {
+        order_id: format!("order-{seed}"),
+        status: PaymentStatus::AwaitingGateway,
+        amount: usd(17_998),
+        authorization_id: None,
+        reason: None,
+        answer_due_at: Some(AT + 60_000),
+        version: 1,
+        updated_at: AT,
+    };
+    let authorized = Payment {
+        status: PaymentStatus::Authorized,
+        authorization_id: Some(format!("auth-{seed}")),
+        reason: Some("late answer".to_owned()),
+        answer_due_at: None,
+        version: 2,
+        ..awaiting.clone()
+    };
+    vec![awaiting, authorized]
 }
 
 /// Orders in states that exercise every optional field both ways.

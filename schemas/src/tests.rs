@@ -116,6 +116,7 @@ fn every_sample_round_trips_through_its_schema() {
         .iter()
         .for_each(local_roundtrip);
     samples::payment_events(1).iter().for_each(local_roundtrip);
+    samples::payments(1).iter().for_each(local_roundtrip);
     samples::orders(1).iter().for_each(local_roundtrip);
     samples::order_events(1).iter().for_each(local_roundtrip);
     samples::command_outcomes(1)

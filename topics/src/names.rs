@@ -23,6 +23,9 @@ pub const INVENTORY_EVENTS: &str = "inventory.events";
 pub const PAYMENT_COMMANDS: &str = "payment.commands";
 /// Payment outcomes (key: order id).
 pub const PAYMENT_EVENTS: &str = "payment.events";
+/// The payment processor's record of each order's payment, compacted (key: order id); its
+/// changelog.
+pub const PAYMENT_PAYMENTS: &str = "payment.payments";
 /// Saga state of every order, compacted (key: order id); the orders processor's changelog.
 pub const ORDERS_ORDERS: &str = "orders.orders";
 /// Order status transitions (key: order id).

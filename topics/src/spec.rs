@@ -49,7 +49,7 @@ const fn table(name: &'static str, value: &'static SchemaSource) -> Declared {
 
 /// Every data topic of the pipeline. Each also gets a dead-letter topic, and every key is an
 /// Avro string (an id).
-pub static DECLARED: [Declared; 13] = [
+pub static DECLARED: [Declared; 14] = [
     stream(names::CATALOG_COMMANDS, &schema::CATALOG_COMMAND, 7),
     table(names::CATALOG_PRODUCTS, &schema::PRODUCT),
     stream(names::CART_COMMANDS, &schema::CART_COMMAND, 7),
@@ -60,6 +60,7 @@ pub static DECLARED: [Declared; 13] = [
     stream(names::INVENTORY_EVENTS, &schema::INVENTORY_EVENT, 7),
     stream(names::PAYMENT_COMMANDS, &schema::PAYMENT_COMMAND, 7),
     stream(names::PAYMENT_EVENTS, &schema::PAYMENT_EVENT, 7),
+    table(names::PAYMENT_PAYMENTS, &schema::PAYMENT),
     table(names::ORDERS_ORDERS, &schema::ORDER),
     stream(names::ORDERS_EVENTS, &schema::ORDER_EVENT, 30),
     stream(names::COMMAND_OUTCOMES, &schema::COMMAND_OUTCOME, 1),

@@ -5,7 +5,7 @@ use super::config::RuntimeConfig;
 use super::dead_letter;
 use super::error::RuntimeError;
 use super::error::{fatal, is_fenced, requires_abort};
-use super::handler::{Handler, HandlerError, Outputs, RecordContext};
+use super::handler::{Handler, HandlerError, InputRecord, Outputs, RecordContext};
 use super::meters::Meters;
 use super::rebalance::{RebalanceContext, RebalanceEvent, TopicPartition};
 use super::restore;
@@ -321,7 +321,10 @@ impl<H: Handler> Engine<H> {
             Err(error) => return Ok(Err(format!("key: {error}"))),
         };
         Ok(
-            match self.retrying(|| self.codec.decode::<H::Input>(payload))? {
+            match self
+                .retrying(|| self.codec.decode_any(payload))?
+                .and_then(H::Input::from_decoded)
+            {
                 Ok(input) => Ok((key, input)),
                 Err(error) => Err(format!("value: {error}")),
             },
@@ -344,6 +347,7 @@ impl<H: Handler> Engine<H> {
             partition,
             offset: message.offset(),
             timestamp: message.timestamp().to_millis(),
+            now: now_millis(),
         };
         let started = Instant::now();
         let handled = self

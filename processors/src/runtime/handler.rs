@@ -3,7 +3,24 @@
 
 use futures::future::BoxFuture;
 use shop_schemas::codec::Part;
-use shop_schemas::{AvroCodec, AvroRecord, CodecError, TimestampMillis};
+use shop_schemas::{AvroCodec, AvroRecord, CodecError, Decoded, TimestampMillis};
+
+/// A value type a handler reads: one record type, or an enum over several (a processor that
+/// reads topics of different value types) built from whichever record the writer schema names.
+pub trait InputRecord: Sized + Send + 'static {
+    /// The input from a payload decoded with its writer schema.
+    ///
+    /// # Errors
+    /// A [`CodecError`] that makes the record poison (e.g. [`CodecError::WrongSchema`] for a
+    /// record type this input does not take).
+    fn from_decoded(decoded: Decoded) -> Result<Self, CodecError>;
+}
+
+impl<T: AvroRecord> InputRecord for T {
+    fn from_decoded(decoded: Decoded) -> Result<Self, CodecError> {
+        decoded.into_record()
+    }
+}
 
 /// A processor's logic.
 ///
@@ -13,7 +30,7 @@ use shop_schemas::{AvroCodec, AvroRecord, CodecError, TimestampMillis};
 /// handled again, so `handle` must not do I/O of its own.
 pub trait Handler: Send + 'static {
     /// The value type of the input topics.
-    type Input: AvroRecord;
+    type Input: InputRecord;
     /// The state kept per key, written to the changelog topic whenever it changes.
     type State: AvroRecord + Clone + PartialEq;
 
@@ -63,6 +80,9 @@ pub struct RecordContext<'a> {
     pub offset: i64,
     /// The record's timestamp, milliseconds since the epoch.
     pub timestamp: Option<i64>,
+    /// Wall-clock time when the record is handled: what processing times and deadlines are
+    /// measured from (a replayed backlog must not start its deadlines in the past).
+    pub now: TimestampMillis,
 }
 
 /// Why a handler gave up on a record.
@@ -77,6 +97,8 @@ pub enum HandlerError {
 
 /// A value to encode later, when the runtime knows the registry ids.
 pub(crate) trait ErasedValue: Send {
+    fn as_any(&self) -> &dyn std::any::Any;
+
     fn encode<'a>(
         &'a self,
         codec: &'a AvroCodec,
@@ -85,6 +107,10 @@ pub(crate) trait ErasedValue: Send {
 }
 
 impl<T: AvroRecord> ErasedValue for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn encode<'a>(
         &'a self,
         codec: &'a AvroCodec,
@@ -143,5 +169,26 @@ impl Outputs {
     /// Whether nothing was emitted.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    /// The records sent to `topic` whose value is a `T`, with their keys, in the order sent:
+    /// how tests of a handler see what it emitted.
+    pub fn sent<T: AvroRecord>(&self, topic: &str) -> Vec<(&str, &T)> {
+        self.records
+            .iter()
+            .filter(|record| record.topic == topic)
+            .filter_map(|record| {
+                let value = record.value.as_any().downcast_ref::<T>()?;
+                Some((record.key.as_str(), value))
+            })
+            .collect()
+    }
+
+    /// The topics written to, one entry per record, in the order sent.
+    pub fn topics(&self) -> Vec<&str> {
+        self.records
+            .iter()
+            .map(|record| record.topic.as_str())
+            .collect()
     }
 }

@@ -28,4 +28,4 @@ pub use config::RuntimeConfig;
 pub use engine::run;
 pub use error::RuntimeError;
 pub use global_table::GlobalTable;
-pub use handler::{Handler, HandlerError, Outputs, RecordContext};
+pub use handler::{Handler, HandlerError, InputRecord, Outputs, RecordContext};

@@ -52,6 +52,7 @@ async fn every_record_and_variant_round_trips_through_registry_and_broker() {
         round_trip(samples::inventory_events(7)),
         round_trip(samples::payment_commands(7)),
         round_trip(samples::payment_events(7)),
+        round_trip(samples::payments(7)),
         round_trip(samples::orders(7)),
         round_trip(samples::order_events(7)),
         round_trip(samples::command_outcomes(7)),
