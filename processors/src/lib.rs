@@ -8,6 +8,7 @@
 //! of the runtime for its tests and benchmark.
 
 pub mod cart;
+pub mod app;
 pub mod catalog;
 pub mod inventory;
 pub mod invariants;

@@ -1,0 +1,10 @@
+//! `shop-payment`: the payment processor (see `shop_processors::payment`), one instance of its consumer
+//! group; flags and environment in `shop_processors::app::Args`.
+
+use shop_processors::app::{self, ProcessorKind};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    app::main("shop-payment", &[ProcessorKind::Payment]).await
+}

@@ -1,0 +1,483 @@
+//! Reading the topics: every partition from the beginning to its end, `read_committed`.
+
+use super::check::check;
+use super::observed::{Observed, Undecodable};
+use super::report::Report;
+use crate::topology::TopicNames;
+use futures::StreamExt;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_schemas::checkout::CheckoutRequested;
+use shop_schemas::inventory::{InventoryCommand, InventoryEvent, StockLevel};
+use shop_schemas::orders::{Order, OrderEvent};
+use shop_schemas::payment::PaymentEvent;
+use shop_schemas::{AvroCodec, AvroRecord, CodecError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Why the topics could not be read. Every variant names the topic.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    #[error("cannot create a consumer for {topic}: {source}")]
+    Consumer {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot fetch the metadata of {topic}: {source}")]
+    Metadata {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("topic {topic} does not exist or has no partitions")]
+    NoSuchTopic { topic: String },
+    #[error("cannot assign the partitions of {topic}: {source}")]
+    Assign {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("reading {topic} failed: {source}")]
+    Consume {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error(
+        "{topic} was not read to its end within {timeout:?}: {behind} of {partitions} \
+         partitions had not reached their end ({records} records read)"
+    )]
+    Timeout {
+        topic: String,
+        timeout: Duration,
+        behind: usize,
+        partitions: usize,
+        records: usize,
+    },
+    #[error(
+        "the schema registry did not answer while decoding {topic} partition {partition} \
+         offset {offset}: {source}"
+    )]
+    Registry {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: CodecError,
+    },
+    #[error("the consumer setup for {topic} did not finish: {reason}")]
+    Task { topic: String, reason: String },
+}
+
+/// Reads `checkout.requested`, `orders.events`, `orders.orders`, `inventory.commands`,
+/// `inventory.events`, `inventory.stock` and `payment.events` (full names in `topics`) from
+/// the beginning to their end as they are when reached, `read_committed`, all at once.
+///
+/// A record that does not decode is listed in [`Observed::undecodable`], not an error.
+///
+/// # Errors
+/// [`ObserveError`] naming the topic: it does not exist, a Kafka call failed, the registry
+/// stayed unreachable, or not every partition reached its end within `timeout` (for all
+/// topics together).
+pub async fn observe(
+    kafka: &KafkaSettings,
+    codec: &AvroCodec,
+    topics: &TopicNames,
+    timeout: Duration,
+) -> Result<Observed, ObserveError> {
+    let reader = Reader {
+        kafka,
+        codec,
+        deadline: Instant::now() + timeout,
+        timeout,
+    };
+    let (checkouts, order_events, orders, commands, inventory_events, stock, payment_events) = tokio::try_join!(
+        reader.read::<CheckoutRequested>(&topics.checkout_requested),
+        reader.read::<OrderEvent>(&topics.orders_events),
+        reader.read::<Order>(&topics.orders_orders),
+        reader.read::<InventoryCommand>(&topics.inventory_commands),
+        reader.read::<InventoryEvent>(&topics.inventory_events),
+        reader.read::<StockLevel>(&topics.inventory_stock),
+        reader.read::<PaymentEvent>(&topics.payment_events),
+    )?;
+    let mut undecodable = Vec::new();
+    let observed = Observed {
+        checkouts: checkouts.into_events(&mut undecodable),
+        order_events: order_events.into_events(&mut undecodable),
+        orders: orders.into_table(&mut undecodable),
+        inventory_commands: commands.into_events(&mut undecodable),
+        inventory_events: inventory_events.into_events(&mut undecodable),
+        stock: stock.into_table(&mut undecodable),
+        payment_events: payment_events.into_events(&mut undecodable),
+        undecodable,
+    };
+    Ok(observed)
+}
+
+/// [`observe`], then [`check`].
+///
+/// # Errors
+/// As [`observe`].
+pub async fn check_topics(
+    kafka: &KafkaSettings,
+    codec: &AvroCodec,
+    topics: &TopicNames,
+    timeout: Duration,
+) -> Result<Report, ObserveError> {
+    let observed = observe(kafka, codec, topics, timeout).await?;
+    Ok(check(&observed))
+}
+
+/// One record as read: key and value decoded, `None` where absent.
+#[derive(Debug)]
+struct Entry<T> {
+    partition: i32,
+    offset: i64,
+    key: Option<String>,
+    value: Option<T>,
+}
+
+/// A topic as read, before it becomes a list or a table.
+#[derive(Debug)]
+struct TopicRead<T> {
+    topic: String,
+    entries: Vec<Entry<T>>,
+    undecodable: Vec<Undecodable>,
+}
+
+impl<T> TopicRead<T> {
+    fn new(topic: &str) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            entries: Vec::new(),
+            undecodable: Vec::new(),
+        }
+    }
+
+    fn sort(&mut self) {
+        self.entries.sort_by_key(|e| (e.partition, e.offset));
+        self.undecodable.sort_by_key(|u| (u.partition, u.offset));
+    }
+
+    /// The values of an event topic in log order per partition; a record without a value is
+    /// undecodable there.
+    fn into_events(mut self, undecodable: &mut Vec<Undecodable>) -> Vec<T> {
+        self.sort();
+        undecodable.append(&mut self.undecodable);
+        let mut values = Vec::with_capacity(self.entries.len());
+        for entry in self.entries {
+            match entry.value {
+                Some(value) => values.push(value),
+                None => undecodable.push(Undecodable {
+                    topic: self.topic.clone(),
+                    partition: entry.partition,
+                    offset: entry.offset,
+                    reason: "the record has no value (a tombstone on an event topic)".to_owned(),
+                }),
+            }
+        }
+        values
+    }
+
+    /// The newest value per key of a compacted topic; a tombstone removes the key, a record
+    /// without a key is undecodable.
+    fn into_table(mut self, undecodable: &mut Vec<Undecodable>) -> BTreeMap<String, T> {
+        self.sort();
+        undecodable.append(&mut self.undecodable);
+        let mut table = BTreeMap::new();
+        for entry in self.entries {
+            match (entry.key, entry.value) {
+                (Some(key), Some(value)) => {
+                    table.insert(key, value);
+                }
+                (Some(key), None) => {
+                    table.remove(&key);
+                }
+                (None, _) => undecodable.push(Undecodable {
+                    topic: self.topic.clone(),
+                    partition: entry.partition,
+                    offset: entry.offset,
+                    reason: "the record has no key (on a compacted topic)".to_owned(),
+                }),
+            }
+        }
+        table
+    }
+}
+
+/// [`TracingContext`] without the end-of-partition notices: librdkafka also reports each one
+/// as a client error, a warning per partition per run that says nothing wrong.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        TracingContext.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(
+            error,
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
+        ) {
+            TracingContext.error(error, reason);
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
+/// What every topic read shares.
+struct Reader<'a> {
+    kafka: &'a KafkaSettings,
+    codec: &'a AvroCodec,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl Reader<'_> {
+    /// Reads every partition of `topic` from the beginning until each reported its end.
+    async fn read<T: AvroRecord>(&self, topic: &str) -> Result<TopicRead<T>, ObserveError> {
+        let (consumer, partitions) = self.consumer(topic).await?;
+        let mut behind: BTreeSet<i32> = partitions.iter().copied().collect();
+        let mut read = TopicRead::new(topic);
+        let mut stream = consumer.stream();
+        while !behind.is_empty() {
+            let next = tokio::time::timeout_at(self.deadline, stream.next()).await;
+            match next {
+                Ok(Some(Ok(message))) => self.decode(&message, &mut read).await?,
+                Ok(Some(Err(KafkaError::PartitionEOF(partition)))) => {
+                    behind.remove(&partition);
+                }
+                Ok(Some(Err(source))) => {
+                    return Err(ObserveError::Consume {
+                        topic: topic.to_owned(),
+                        source,
+                    });
+                }
+                Ok(None) => {
+                    return Err(ObserveError::Task {
+                        topic: topic.to_owned(),
+                        reason: "the consumer stream ended".to_owned(),
+                    });
+                }
+                Err(_) => {
+                    return Err(ObserveError::Timeout {
+                        topic: topic.to_owned(),
+                        timeout: self.timeout,
+                        behind: behind.len(),
+                        partitions: partitions.len(),
+                        records: read.entries.len() + read.undecodable.len(),
+                    });
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// A consumer assigned every partition of `topic` from the beginning, and the partitions.
+    /// Metadata calls block, so this runs on the blocking pool.
+    async fn consumer(
+        &self,
+        topic: &str,
+    ) -> Result<(StreamConsumer<ReaderContext>, Vec<i32>), ObserveError> {
+        let mut config = self
+            .kafka
+            .consumer(&format!("{}-invariants", self.kafka.client_id));
+        config.set("enable.partition.eof", "true");
+        let wait = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let name = topic.to_owned();
+        let setup = tokio::task::spawn_blocking(move || {
+            let consumer: StreamConsumer<ReaderContext> = config
+                .create_with_context(ReaderContext)
+                .map_err(|source| ObserveError::Consumer {
+                    topic: name.clone(),
+                    source,
+                })?;
+            let metadata = consumer
+                .fetch_metadata(Some(&name), wait)
+                .map_err(|source| ObserveError::Metadata {
+                    topic: name.clone(),
+                    source,
+                })?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == name && t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if partitions.is_empty() {
+                return Err(ObserveError::NoSuchTopic { topic: name });
+            }
+            let mut assignment = TopicPartitionList::new();
+            for partition in &partitions {
+                assignment
+                    .add_partition_offset(&name, *partition, Offset::Beginning)
+                    .map_err(|source| ObserveError::Assign {
+                        topic: name.clone(),
+                        source,
+                    })?;
+            }
+            consumer
+                .assign(&assignment)
+                .map_err(|source| ObserveError::Assign {
+                    topic: name.clone(),
+                    source,
+                })?;
+            Ok((consumer, partitions))
+        });
+        setup.await.map_err(|error| ObserveError::Task {
+            topic: topic.to_owned(),
+            reason: error.to_string(),
+        })?
+    }
+
+    /// Decodes one record into `read`: an entry, or an undecodable record.
+    async fn decode<T: AvroRecord>(
+        &self,
+        message: &BorrowedMessage<'_>,
+        read: &mut TopicRead<T>,
+    ) -> Result<(), ObserveError> {
+        let (partition, offset) = (message.partition(), message.offset());
+        let key = match message.key() {
+            Some(bytes) => match self.decode_retrying::<String>(bytes).await {
+                Ok(key) => Some(key),
+                Err(error) => return self.skip(read, partition, offset, "key", error),
+            },
+            None => None,
+        };
+        let value = match message.payload() {
+            Some(bytes) => match self.decode_retrying::<T>(bytes).await {
+                Ok(value) => Some(value),
+                Err(error) => return self.skip(read, partition, offset, "value", error),
+            },
+            None => None,
+        };
+        read.entries.push(Entry {
+            partition,
+            offset,
+            key,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Records a poison record as undecodable; a registry that stayed unreachable is an error.
+    fn skip<T>(
+        &self,
+        read: &mut TopicRead<T>,
+        partition: i32,
+        offset: i64,
+        part: &str,
+        error: CodecError,
+    ) -> Result<(), ObserveError> {
+        if error.is_transient() {
+            return Err(ObserveError::Registry {
+                topic: read.topic.clone(),
+                partition,
+                offset,
+                source: error,
+            });
+        }
+        read.undecodable.push(Undecodable {
+            topic: read.topic.clone(),
+            partition,
+            offset,
+            reason: format!("{part}: {error}"),
+        });
+        Ok(())
+    }
+
+    /// Decodes `payload`, retrying while the registry is unreachable and time is left.
+    async fn decode_retrying<V: AvroRecord>(&self, payload: &[u8]) -> Result<V, CodecError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.codec.decode::<V>(payload).await {
+                Err(error) if error.is_transient() && Instant::now() + pause < self.deadline => {
+                    tracing::warn!(%error, "schema registry unavailable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(partition: i32, offset: i64, key: Option<&str>, value: Option<u32>) -> Entry<u32> {
+        Entry {
+            partition,
+            offset,
+            key: key.map(str::to_owned),
+            value,
+        }
+    }
+
+    fn topic_read(entries: Vec<Entry<u32>>) -> TopicRead<u32> {
+        TopicRead {
+            topic: "t".to_owned(),
+            entries,
+            undecodable: vec![Undecodable {
+                topic: "t".to_owned(),
+                partition: 0,
+                offset: 9,
+                reason: "poison".to_owned(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_table_keeps_the_newest_value_per_key_and_drops_tombstones() {
+        let read = topic_read(vec![
+            entry(0, 3, Some("a"), Some(3)),
+            entry(0, 1, Some("a"), Some(1)),
+            entry(1, 0, Some("b"), Some(7)),
+            entry(1, 1, Some("b"), None),
+            entry(1, 2, None, Some(5)),
+        ]);
+        let mut undecodable = Vec::new();
+        let table = read.into_table(&mut undecodable);
+        assert_eq!(table, BTreeMap::from([("a".to_owned(), 3)]));
+        let at: Vec<(i32, i64)> = undecodable
+            .iter()
+            .map(|u| (u.partition, u.offset))
+            .collect();
+        assert_eq!(
+            at,
+            [(0, 9), (1, 2)],
+            "the poison record and the keyless one"
+        );
+    }
+
+    #[test]
+    fn events_keep_log_order_and_a_missing_value_is_undecodable() {
+        let read = topic_read(vec![
+            entry(1, 0, Some("x"), Some(10)),
+            entry(0, 2, Some("y"), Some(2)),
+            entry(0, 1, Some("y"), Some(1)),
+            entry(0, 3, Some("y"), None),
+        ]);
+        let mut undecodable = Vec::new();
+        let values = read.into_events(&mut undecodable);
+        assert_eq!(values, [1, 2, 10]);
+        assert_eq!(undecodable.len(), 2);
+        assert!(
+            undecodable[1].reason.contains("no value"),
+            "{undecodable:?}"
+        );
+    }
+}
