@@ -146,6 +146,12 @@ impl ClientContext for TracingContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // Reaching the end of a partition is news only to a consumer that asked for it
+        // (`enable.partition.eof`), and it learns it from its poll; it is not a client error.
+        if let KafkaError::PartitionEOF(_) = error {
+            tracing::trace!(target: "librdkafka", reason, "end of partition");
+            return;
+        }
         tracing::warn!(target: "librdkafka", %error, reason, "client error");
     }
 }

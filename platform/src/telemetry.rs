@@ -1,6 +1,7 @@
 //! Logging setup: `tracing` to stderr, filtered by `SHOP_LOG` (`EnvFilter` syntax; each binary
 //! picks its default), as JSON lines when `SHOP_LOG_FORMAT=json`.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -36,7 +37,9 @@ pub fn init(
     let filter = EnvFilter::try_new(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into a log file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -466,4 +466,4 @@ fn check_commits(observed: &Observed, facts: &Facts<'_>, found: &mut Found) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

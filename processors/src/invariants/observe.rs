@@ -52,7 +52,7 @@ pub enum ObserveError {
     },
     #[error(
         "{topic} was not read to its end within {timeout:?}: {behind} of {partitions} \
-         partitions had not reached their end ({records} records read)"
+         partitions had not reached their end ({records} records read){last_error}"
     )]
     Timeout {
         topic: String,
@@ -60,6 +60,8 @@ pub enum ObserveError {
         behind: usize,
         partitions: usize,
         records: usize,
+        /// `; last consumer error: …`, or empty.
+        last_error: String,
     },
     #[error(
         "the schema registry did not answer while decoding {topic} partition {partition} \
@@ -98,7 +100,7 @@ pub async fn observe(
         deadline: Instant::now() + timeout,
         timeout,
     };
-    let (checkouts, order_events, orders, commands, inventory_events, stock, payment_events) = tokio::try_join!(
+    let read = tokio::try_join!(
         reader.read::<CheckoutRequested>(&topics.checkout_requested),
         reader.read::<OrderEvent>(&topics.orders_events),
         reader.read::<Order>(&topics.orders_orders),
@@ -107,6 +109,7 @@ pub async fn observe(
         reader.read::<StockLevel>(&topics.inventory_stock),
         reader.read::<PaymentEvent>(&topics.payment_events),
     )?;
+    let (checkouts, order_events, orders, commands, inventory_events, stock, payment_events) = read;
     let mut undecodable = Vec::new();
     let observed = Observed {
         checkouts: checkouts.into_events(&mut undecodable),
@@ -212,6 +215,35 @@ impl<T> TopicRead<T> {
     }
 }
 
+/// The metadata of `topic`, asking again while the cluster cannot answer (a broker restarting)
+/// and `deadline` is ahead. Blocks.
+fn fetch_metadata(
+    consumer: &StreamConsumer<ReaderContext>,
+    topic: &str,
+    deadline: std::time::Instant,
+) -> Result<rdkafka::metadata::Metadata, ObserveError> {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let wait = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_secs(10));
+        match consumer.fetch_metadata(Some(topic), wait) {
+            Ok(metadata) => return Ok(metadata),
+            Err(error) if std::time::Instant::now() + pause < deadline => {
+                tracing::warn!(topic, %error, "cannot fetch metadata yet; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(source) => {
+                return Err(ObserveError::Metadata {
+                    topic: topic.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
 /// [`TracingContext`] without the end-of-partition notices: librdkafka also reports each one
 /// as a client error, a warning per partition per run that says nothing wrong.
 #[derive(Debug, Clone, Copy, Default)]
@@ -248,38 +280,55 @@ impl Reader<'_> {
         let (consumer, partitions) = self.consumer(topic).await?;
         let mut behind: BTreeSet<i32> = partitions.iter().copied().collect();
         let mut read = TopicRead::new(topic);
+        let mut last_error = String::new();
         let mut stream = consumer.stream();
         while !behind.is_empty() {
-            let next = tokio::time::timeout_at(self.deadline, stream.next()).await;
+            let next = match tokio::time::timeout_at(self.deadline, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            };
             match next {
-                Ok(Some(Ok(message))) => self.decode(&message, &mut read).await?,
-                Ok(Some(Err(KafkaError::PartitionEOF(partition)))) => {
+                Some(Ok(message)) => {
+                    let decoded =
+                        tokio::time::timeout_at(self.deadline, self.decode(&message, &mut read));
+                    match decoded.await {
+                        Ok(result) => result?,
+                        Err(_) => break,
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
                     behind.remove(&partition);
                 }
-                Ok(Some(Err(source))) => {
+                // librdkafka retries these itself (a leader moving, a broker restarting).
+                Some(Err(error @ KafkaError::MessageConsumption(_))) => {
+                    tracing::warn!(topic, %error, "consumer error; still reading");
+                    last_error = format!("; last consumer error: {error}");
+                }
+                Some(Err(source)) => {
                     return Err(ObserveError::Consume {
                         topic: topic.to_owned(),
                         source,
                     });
                 }
-                Ok(None) => {
+                None => {
                     return Err(ObserveError::Task {
                         topic: topic.to_owned(),
                         reason: "the consumer stream ended".to_owned(),
                     });
                 }
-                Err(_) => {
-                    return Err(ObserveError::Timeout {
-                        topic: topic.to_owned(),
-                        timeout: self.timeout,
-                        behind: behind.len(),
-                        partitions: partitions.len(),
-                        records: read.entries.len() + read.undecodable.len(),
-                    });
-                }
             }
         }
-        Ok(read)
+        if behind.is_empty() {
+            return Ok(read);
+        }
+        Err(ObserveError::Timeout {
+            topic: topic.to_owned(),
+            timeout: self.timeout,
+            behind: behind.len(),
+            partitions: partitions.len(),
+            records: read.entries.len() + read.undecodable.len(),
+            last_error,
+        })
     }
 
     /// A consumer assigned every partition of `topic` from the beginning, and the partitions.
@@ -292,10 +341,7 @@ impl Reader<'_> {
             .kafka
             .consumer(&format!("{}-invariants", self.kafka.client_id));
         config.set("enable.partition.eof", "true");
-        let wait = self
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
+        let deadline = self.deadline.into_std();
         let name = topic.to_owned();
         let setup = tokio::task::spawn_blocking(move || {
             let consumer: StreamConsumer<ReaderContext> = config
@@ -304,12 +350,7 @@ impl Reader<'_> {
                     topic: name.clone(),
                     source,
                 })?;
-            let metadata = consumer
-                .fetch_metadata(Some(&name), wait)
-                .map_err(|source| ObserveError::Metadata {
-                    topic: name.clone(),
-                    source,
-                })?;
+            let metadata = fetch_metadata(&consumer, &name, deadline)?;
             let partitions: Vec<i32> = metadata
                 .topics()
                 .iter()
@@ -479,5 +520,216 @@ mod tests {
             undecodable[1].reason.contains("no value"),
             "{undecodable:?}"
         );
+    }
+
+    /// Against the local stack: everything produced comes back, poison is listed, a missing
+    /// topic is named. Run with `cargo test -p shop-processors --lib invariants -- --ignored`.
+    mod stack {
+        use super::super::super::check::tests::{checkout, clean};
+        use super::*;
+        use crate::invariants::ViolationKind;
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        use shop_platform::testing;
+        use shop_schemas::inventory::{InventoryCommandBody, InventoryEventBody};
+        use shop_schemas::payment::PaymentEventBody;
+        use shop_schemas::{Part, Registration, RegistryConfig};
+
+        async fn produce<T: AvroRecord>(
+            producer: &FutureProducer<TracingContext>,
+            codec: &AvroCodec,
+            topic: &str,
+            records: Vec<(String, Option<T>)>,
+        ) {
+            for (key, value) in records {
+                let key = codec.encode_key(topic, &key).await.unwrap();
+                let value = match value {
+                    Some(value) => Some(codec.encode(topic, Part::Value, &value).await.unwrap()),
+                    None => None,
+                };
+                let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(&key[..]);
+                if let Some(value) = &value {
+                    record = record.payload(&value[..]);
+                }
+                producer
+                    .send(record, Duration::from_secs(10))
+                    .await
+                    .map_err(|(error, _)| error)
+                    .unwrap();
+            }
+        }
+
+        fn keyed<T: Clone>(records: &[T], key: impl Fn(&T) -> &str) -> Vec<(String, Option<T>)> {
+            records
+                .iter()
+                .map(|r| (key(r).to_owned(), Some(r.clone())))
+                .collect()
+        }
+
+        /// `values` in a stable order, for comparing lists read from several partitions.
+        fn sorted<T: std::fmt::Debug>(values: &[T]) -> Vec<String> {
+            let mut debug: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            debug.sort();
+            debug
+        }
+
+        #[tokio::test]
+        #[ignore = "needs the local stack (Kafka and the schema registry)"]
+        async fn reads_every_topic_to_its_end() {
+            testing::init_logs();
+            let prefix = format!("{}.", testing::unique("invariants"));
+            let topics = TopicNames::with_prefix(&prefix);
+            for topic in [
+                &topics.checkout_requested,
+                &topics.orders_events,
+                &topics.orders_orders,
+                &topics.inventory_commands,
+                &topics.inventory_events,
+                &topics.inventory_stock,
+                &topics.payment_events,
+            ] {
+                testing::create_topic(topic, 3).await;
+            }
+            let codec = AvroCodec::new(
+                &RegistryConfig {
+                    url: testing::registry_url(),
+                    timeout: Duration::from_secs(10),
+                },
+                Registration::AutoRegister,
+            )
+            .unwrap();
+            let producer: FutureProducer<TracingContext> = testing::kafka()
+                .producer()
+                .create_with_context(TracingContext)
+                .unwrap();
+
+            let mut expected = clean();
+            expected.checkouts.push(checkout("o-open"));
+            produce(
+                &producer,
+                &codec,
+                &topics.checkout_requested,
+                keyed(&expected.checkouts, |c| &c.order_id),
+            )
+            .await;
+            produce(
+                &producer,
+                &codec,
+                &topics.orders_events,
+                keyed(&expected.order_events, |e| &e.order_id),
+            )
+            .await;
+            let mut orders: Vec<(String, Option<Order>)> = expected
+                .orders
+                .iter()
+                .map(|(key, order)| (key.clone(), Some(order.clone())))
+                .collect();
+            // A deleted order: the tombstone wins.
+            orders.push(("o-gone".to_owned(), orders[0].1.clone()));
+            orders.push(("o-gone".to_owned(), None));
+            produce(&producer, &codec, &topics.orders_orders, orders).await;
+            produce(
+                &producer,
+                &codec,
+                &topics.inventory_commands,
+                keyed(&expected.inventory_commands, |c| match &c.body {
+                    InventoryCommandBody::Restock(r) => &r.product_id,
+                    InventoryCommandBody::ReserveStock(l)
+                    | InventoryCommandBody::ReleaseStock(l)
+                    | InventoryCommandBody::CommitStock(l) => &l.product_id,
+                }),
+            )
+            .await;
+            produce(
+                &producer,
+                &codec,
+                &topics.inventory_events,
+                keyed(&expected.inventory_events, |e| match &e.body {
+                    InventoryEventBody::StockRejected(r) => &r.order_id,
+                    InventoryEventBody::StockReserved(l)
+                    | InventoryEventBody::StockReleased(l)
+                    | InventoryEventBody::StockCommitted(l) => &l.order_id,
+                }),
+            )
+            .await;
+            let stock: Vec<(String, Option<StockLevel>)> = expected
+                .stock
+                .iter()
+                .map(|(key, level)| (key.clone(), Some(level.clone())))
+                .collect();
+            produce(&producer, &codec, &topics.inventory_stock, stock).await;
+            produce(
+                &producer,
+                &codec,
+                &topics.payment_events,
+                keyed(&expected.payment_events, |e| match &e.body {
+                    PaymentEventBody::PaymentAuthorized(a) => &a.order_id,
+                    PaymentEventBody::PaymentDeclined(d) => &d.order_id,
+                    PaymentEventBody::PaymentVoided(v) => &v.order_id,
+                }),
+            )
+            .await;
+            producer
+                .send(
+                    FutureRecord::<str, [u8]>::to(&topics.payment_events)
+                        .partition(1)
+                        .payload(&b"junk"[..]),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(error, _)| error)
+                .unwrap();
+
+            let kafka = testing::kafka();
+            let observed = observe(&kafka, &codec, &topics, Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(observed.orders, expected.orders);
+            assert_eq!(observed.stock, expected.stock);
+            assert_eq!(sorted(&observed.checkouts), sorted(&expected.checkouts));
+            assert_eq!(
+                sorted(&observed.order_events),
+                sorted(&expected.order_events)
+            );
+            assert_eq!(
+                sorted(&observed.inventory_commands),
+                sorted(&expected.inventory_commands)
+            );
+            assert_eq!(
+                sorted(&observed.inventory_events),
+                sorted(&expected.inventory_events)
+            );
+            assert_eq!(
+                sorted(&observed.payment_events),
+                sorted(&expected.payment_events)
+            );
+            assert_eq!(observed.undecodable.len(), 1, "{:?}", observed.undecodable);
+            assert_eq!(
+                (
+                    observed.undecodable[0].topic.as_str(),
+                    observed.undecodable[0].partition
+                ),
+                (topics.payment_events.as_str(), 1)
+            );
+
+            let report = check_topics(&kafka, &codec, &topics, Duration::from_secs(60))
+                .await
+                .unwrap();
+            let kinds: Vec<ViolationKind> = report.violations.iter().map(|v| v.kind).collect();
+            assert_eq!(
+                kinds,
+                [ViolationKind::NotTerminal, ViolationKind::Undecodable],
+                "{report}"
+            );
+            assert_eq!(report.checkouts, 5);
+
+            let missing = TopicNames::with_prefix(&format!("{prefix}missing."));
+            let error = observe(&kafka, &codec, &missing, Duration::from_secs(10))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&error, ObserveError::NoSuchTopic { topic } if topic.starts_with(&prefix)),
+                "{error}"
+            );
+        }
     }
 }

@@ -37,10 +37,20 @@ pub(crate) fn partition<S: AvroRecord>(
         reason,
     };
     let mut config = kafka.consumer(group_id);
-    config.set("enable.partition.eof", "true");
+    // Restoring is a read to the end and nothing else: do not let the broker hold a fetch
+    // back waiting for more data (500 ms by default), once per partition on every assignment.
+    config
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10");
     let consumer: BaseConsumer<TracingContext> = config
         .create_with_context(TracingContext)
         .map_err(|error| restore_error(error.to_string()))?;
+    let (low, high) = consumer
+        .fetch_watermarks(changelog, partition, timeout)
+        .map_err(|error| restore_error(error.to_string()))?;
+    if low == high {
+        return Ok(HashMap::new()); // Nothing was ever written, or all of it is gone.
+    }
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(changelog, partition, Offset::Beginning)

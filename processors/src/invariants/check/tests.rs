@@ -15,7 +15,7 @@ use shop_schemas::payment::{
     PaymentAuthorized, PaymentDeclined, PaymentEvent, PaymentEventBody, PaymentVoided,
 };
 
-fn checkout(order: &str) -> CheckoutRequested {
+pub(crate) fn checkout(order: &str) -> CheckoutRequested {
     CheckoutRequested {
         order_id: order.to_owned(),
         user_id: "u-1".to_owned(),
@@ -156,7 +156,7 @@ fn voided(order: &str, authorization: &str) -> PaymentEvent {
 ///
 /// p1: restocked 10 = available 8 + sold 2. p2: restocked 5 (restocks of 0 and -3 are not
 /// applied) = available 5.
-fn clean() -> Observed {
+pub(crate) fn clean() -> Observed {
     let reserved = |o, p, q| inventory(InventoryEventBody::StockReserved(line(o, p, q)));
     let released = |o, p, q| inventory(InventoryEventBody::StockReleased(line(o, p, q)));
     Observed {
