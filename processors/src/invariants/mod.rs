@@ -5,7 +5,8 @@
 //! end (`read_committed`) into an [`Observed`]: plain collections, no Kafka. [`check`] is a pure
 //! function of an [`Observed`] and returns a [`Report`] naming every [`Violation`]. Tests build
 //! an [`Observed`] by hand; load and chaos runs call [`check_topics`] (both halves) after the
-//! pipeline went quiet, or run the `shop-check` binary. What each check means: `docs/invariants.md`.
+//! pipeline went quiet, or run the `shop-check` binary. What each check means:
+//! `docs/invariants.md`.
 
 mod check;
 mod observe;

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
+mod binaries;
 mod pipeline;
 
 use futures::future::join_all;

@@ -18,6 +18,7 @@ use shop_schemas::registry::RegistryAdmin;
 use shop_schemas::{AvroCodec, AvroRecord, Money, RegistryConfig, now_millis};
 use shop_topics::Layout;
 use shop_topics::cluster::Cluster;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -26,13 +27,25 @@ use tokio_util::sync::CancellationToken;
 /// How long any one step may take before the test gives up on it.
 pub(crate) const STEP: Duration = Duration::from_secs(60);
 
+/// How the processors run for a test.
+enum Processors {
+    /// All five as tasks of the test's runtime (`app::run_many`).
+    InProcess {
+        shutdown: CancellationToken,
+        running: JoinHandle<anyhow::Result<()>>,
+    },
+    /// One process per processor binary, as a deployment runs them.
+    Binaries(Vec<(&'static str, Child)>),
+}
+
 pub(crate) struct Pipeline {
     pub(crate) topics: TopicNames,
     pub(crate) settings: PipelineSettings,
     codec: Arc<AvroCodec>,
     producer: FutureProducer<TracingContext>,
+    /// Stops the tables' readers.
     shutdown: CancellationToken,
-    running: JoinHandle<anyhow::Result<()>>,
+    processors: Processors,
     pub(crate) products: GlobalTable<Product>,
     pub(crate) stock: GlobalTable<StockLevel>,
     pub(crate) orders: GlobalTable<Order>,
@@ -43,23 +56,69 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Creates every topic under a fresh prefix, registers the schemas as `shop-topics apply`
-    /// does, and starts all processors with `configure`'s settings.
+    /// does, and starts all processors in this process with `configure`'s settings.
     pub(crate) async fn start(name: &str, configure: impl FnOnce(&mut PipelineSettings)) -> Self {
-        testing::init_logs();
-        let prefix = format!("{}.", testing::unique(name));
-        create_topics(&prefix).await;
-        let mut settings = PipelineSettings::new(testing::brokers(), testing::registry_url());
-        settings.prefix = prefix;
-        settings.batch_linger = Duration::from_millis(5);
+        let mut settings = Self::settings(name).await;
         configure(&mut settings);
-        let topics = settings.topics();
-        let codec = settings.codec().unwrap();
         let shutdown = CancellationToken::new();
         let running = tokio::spawn({
             let settings = settings.clone();
             let shutdown = shutdown.clone();
             async move { app::run_many(&ProcessorKind::ALL, &settings, shutdown).await }
         });
+        Self::watch(settings, Processors::InProcess { shutdown, running }).await
+    }
+
+    /// As [`Pipeline::start`], but every processor runs as its own binary, configured through
+    /// the environment with `env` on top.
+    pub(crate) async fn start_binaries(name: &str, env: &[(&str, &str)]) -> Self {
+        let settings = Self::settings(name).await;
+        let binaries = [
+            ("shop-catalog", env!("CARGO_BIN_EXE_shop-catalog")),
+            ("shop-cart", env!("CARGO_BIN_EXE_shop-cart")),
+            ("shop-inventory", env!("CARGO_BIN_EXE_shop-inventory")),
+            ("shop-payment", env!("CARGO_BIN_EXE_shop-payment")),
+            ("shop-orders", env!("CARGO_BIN_EXE_shop-orders")),
+        ];
+        let children = binaries
+            .into_iter()
+            .map(|(name, path)| {
+                let child = Command::new(path)
+                    .env("SHOP_KAFKA_BROKERS", testing::brokers())
+                    .env("SHOP_SCHEMA_REGISTRY_URL", testing::registry_url())
+                    .env("SHOP_TOPIC_PREFIX", &settings.prefix)
+                    .env("SHOP_BATCH_LINGER", "5ms")
+                    .envs(env.iter().copied())
+                    .stdout(Stdio::null())
+                    .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                        Stdio::inherit()
+                    } else {
+                        Stdio::null()
+                    })
+                    .spawn()
+                    .unwrap_or_else(|error| panic!("starting {name}: {error}"));
+                (name, child)
+            })
+            .collect();
+        Self::watch(settings, Processors::Binaries(children)).await
+    }
+
+    /// Fresh topics under a prefix of `name`, and default settings for them.
+    async fn settings(name: &str) -> PipelineSettings {
+        testing::init_logs();
+        let prefix = format!("{}.", testing::unique(name));
+        create_topics(&prefix).await;
+        let mut settings = PipelineSettings::new(testing::brokers(), testing::registry_url());
+        settings.prefix = prefix;
+        settings.batch_linger = Duration::from_millis(5);
+        settings
+    }
+
+    /// Starts following the topics the processors write.
+    async fn watch(settings: PipelineSettings, processors: Processors) -> Self {
+        let topics = settings.topics();
+        let codec = settings.codec().unwrap();
+        let shutdown = CancellationToken::new();
         let (products, stock, orders, payments, outcomes) = tokio::join!(
             table(&codec, &topics.catalog_products, &shutdown),
             table(&codec, &topics.inventory_stock, &shutdown),
@@ -76,7 +135,7 @@ impl Pipeline {
             settings,
             codec,
             shutdown,
-            running,
+            processors,
             products,
             stock,
             orders,
@@ -85,18 +144,55 @@ impl Pipeline {
         }
     }
 
-    /// Stops every processor gracefully and fails the test if one had stopped with an error.
+    /// Stops every processor gracefully (SIGTERM for binaries) and fails the test if one had
+    /// stopped on its own or does not exit cleanly.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
-        self.running
-            .await
-            .unwrap()
-            .expect("every processor ran until shut down");
+        match self.processors {
+            Processors::InProcess { shutdown, running } => {
+                shutdown.cancel();
+                running
+                    .await
+                    .unwrap()
+                    .expect("every processor ran until shut down");
+            }
+            Processors::Binaries(children) => {
+                for (name, mut child) in children {
+                    let pid = child.id().to_string();
+                    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+                    assert!(sent.success(), "signalling {name}");
+                    let status = tokio::task::spawn_blocking(move || child.wait())
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    assert!(status.success(), "{name} exited with {status}");
+                }
+            }
+        }
     }
 
-    /// Whether a processor stopped on its own (it never should while the test runs).
+    /// Fails the test if a processor stopped on its own (none should while the test runs).
     pub(crate) fn assert_running(&self) {
-        assert!(!self.running.is_finished(), "a processor stopped early");
+        match &self.processors {
+            Processors::InProcess { running, .. } => {
+                assert!(!running.is_finished(), "a processor stopped early");
+            }
+            Processors::Binaries(children) => {
+                for (name, child) in children {
+                    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+                        .unwrap_or_default();
+                    let alive = status.lines().any(|line| {
+                        line.starts_with("State:") && !line.contains('Z') && !line.contains('X')
+                    });
+                    assert!(alive, "{name} stopped early");
+                }
+            }
+        }
+    }
+
+    /// Writes `value` to `topic` under `key`, as any producer of the pipeline's records would.
+    pub(crate) async fn send<T: AvroRecord>(&self, topic: &str, key: &str, value: &T) {
+        self.produce(topic, key, value).await;
     }
 
     async fn produce<T: AvroRecord>(&self, topic: &str, key: &str, value: &T) {
