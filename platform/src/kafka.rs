@@ -5,7 +5,7 @@ use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
@@ -148,7 +148,11 @@ impl ClientContext for TracingContext {
     fn error(&self, error: KafkaError, reason: &str) {
         // Reaching the end of a partition is news only to a consumer that asked for it
         // (`enable.partition.eof`), and it learns it from its poll; it is not a client error.
-        if let KafkaError::PartitionEOF(_) = error {
+        // rdkafka reports it here as a global error code, and from a poll as `PartitionEOF`.
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
             tracing::trace!(target: "librdkafka", reason, "end of partition");
             return;
         }

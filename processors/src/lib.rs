@@ -7,11 +7,11 @@
 //! duplicated or oversold). [`restock_counter`] is a small processor that exercises every part
 //! of the runtime for its tests and benchmark.
 
-pub mod cart;
 pub mod app;
+pub mod cart;
 pub mod catalog;
-pub mod inventory;
 pub mod invariants;
+pub mod inventory;
 pub mod orders;
 pub mod outcome;
 pub mod payment;

@@ -123,10 +123,8 @@ pub static PAYMENT_EVENT: SchemaSource = SchemaSource::new(
     "shop.payment.PaymentEvent",
     avsc!("shop.payment.PaymentEvent.avsc"),
 );
-pub static PAYMENT: SchemaSource = SchemaSource::new(
-    "shop.payment.Payment",
-    avsc!("shop.payment.Payment.avsc"),
-);
+pub static PAYMENT: SchemaSource =
+    SchemaSource::new("shop.payment.Payment", avsc!("shop.payment.Payment.avsc"));
 pub static ORDER: SchemaSource =
     SchemaSource::new("shop.orders.Order", avsc!("shop.orders.Order.avsc"));
 pub static ORDER_EVENT: SchemaSource = SchemaSource::new(

@@ -22,6 +22,7 @@ pub fn check(observed: &Observed) -> Report {
     check_reservations(observed, &facts, &mut found);
     check_payments(observed, &facts, &mut found);
     check_commits(observed, &facts, &mut found);
+    check_outcomes(observed, &mut found);
     for record in &observed.undecodable {
         found.add(
             ViolationKind::Undecodable,
@@ -420,6 +421,31 @@ fn check_payments(observed: &Observed, facts: &Facts<'_>, found: &mut Found) {
 }
 
 /// Check 8: duplicate_commit, commit_without_confirmation.
+/// Every command from the ingress gets exactly one outcome. Outcomes of commands sent by
+/// anyone else (none today) are not judged.
+fn check_outcomes(observed: &Observed, found: &mut Found) {
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    for outcome in &observed.outcomes {
+        *outcomes.entry(outcome.command_id.as_str()).or_insert(0) += 1;
+    }
+    let commands: BTreeSet<&str> = observed.command_ids.iter().map(String::as_str).collect();
+    for command in commands {
+        match outcomes.get(command).copied().unwrap_or(0) {
+            1 => {}
+            0 => found.add(
+                ViolationKind::MissingOutcome,
+                command,
+                format!("command {command} has no outcome on commands.outcomes"),
+            ),
+            many => found.add(
+                ViolationKind::DuplicateOutcome,
+                command,
+                format!("command {command} has {many} outcomes, not one"),
+            ),
+        }
+    }
+}
+
 fn check_commits(observed: &Observed, facts: &Facts<'_>, found: &mut Found) {
     let mut commits: BTreeMap<&str, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
     for event in &observed.inventory_events {

@@ -12,9 +12,12 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_schemas::cart::CartCommand;
+use shop_schemas::catalog::CatalogCommand;
 use shop_schemas::checkout::CheckoutRequested;
 use shop_schemas::inventory::{InventoryCommand, InventoryEvent, StockLevel};
 use shop_schemas::orders::{Order, OrderEvent};
+use shop_schemas::outcomes::CommandOutcome;
 use shop_schemas::payment::PaymentEvent;
 use shop_schemas::{AvroCodec, AvroRecord, CodecError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,6 +112,11 @@ pub async fn observe(
         reader.read::<StockLevel>(&topics.inventory_stock),
         reader.read::<PaymentEvent>(&topics.payment_events),
     )?;
+    let (catalog_commands, cart_commands, outcomes) = tokio::try_join!(
+        reader.read::<CatalogCommand>(&topics.catalog_commands),
+        reader.read::<CartCommand>(&topics.cart_commands),
+        reader.read::<CommandOutcome>(&topics.command_outcomes),
+    )?;
     let (checkouts, order_events, orders, commands, inventory_events, stock, payment_events) = read;
     let mut undecodable = Vec::new();
     let observed = Observed {
@@ -119,6 +127,18 @@ pub async fn observe(
         inventory_events: inventory_events.into_events(&mut undecodable),
         stock: stock.into_table(&mut undecodable),
         payment_events: payment_events.into_events(&mut undecodable),
+        command_ids: catalog_commands
+            .into_events(&mut undecodable)
+            .into_iter()
+            .map(|command| command.command_id)
+            .chain(
+                cart_commands
+                    .into_events(&mut undecodable)
+                    .into_iter()
+                    .map(|command| command.command_id),
+            )
+            .collect(),
+        outcomes: outcomes.into_events(&mut undecodable),
         undecodable,
     };
     Ok(observed)
@@ -522,8 +542,8 @@ mod tests {
         );
     }
 
-    /// Against the local stack: everything produced comes back, poison is listed, a missing
-    /// topic is named. Run with `cargo test -p shop-processors --lib invariants -- --ignored`.
+    /// Against the local stack (like every test `./dev test` runs): everything produced comes
+    /// back, poison is listed, a missing topic is named.
     mod stack {
         use super::super::super::check::tests::{checkout, clean};
         use super::*;
@@ -573,7 +593,6 @@ mod tests {
         }
 
         #[tokio::test]
-        #[ignore = "needs the local stack (Kafka and the schema registry)"]
         async fn reads_every_topic_to_its_end() {
             testing::init_logs();
             let prefix = format!("{}.", testing::unique("invariants"));
@@ -586,6 +605,9 @@ mod tests {
                 &topics.inventory_events,
                 &topics.inventory_stock,
                 &topics.payment_events,
+                &topics.catalog_commands,
+                &topics.cart_commands,
+                &topics.command_outcomes,
             ] {
                 testing::create_topic(topic, 3).await;
             }
@@ -668,6 +690,32 @@ mod tests {
                 }),
             )
             .await;
+            // The ingress's commands: c1 to the catalog, c2 to a cart, each with its outcome.
+            let mut catalog_command = shop_schemas::samples::catalog_commands(1).remove(0);
+            catalog_command.command_id = "c1".to_owned();
+            let mut cart_command = shop_schemas::samples::cart_commands(1).remove(0);
+            cart_command.command_id = "c2".to_owned();
+            produce(
+                &producer,
+                &codec,
+                &topics.catalog_commands,
+                vec![("p1".to_owned(), Some(catalog_command))],
+            )
+            .await;
+            produce(
+                &producer,
+                &codec,
+                &topics.cart_commands,
+                vec![("u-1".to_owned(), Some(cart_command))],
+            )
+            .await;
+            produce(
+                &producer,
+                &codec,
+                &topics.command_outcomes,
+                keyed(&expected.outcomes, |o| &o.command_id),
+            )
+            .await;
             producer
                 .send(
                     FutureRecord::<str, [u8]>::to(&topics.payment_events)
@@ -702,6 +750,8 @@ mod tests {
                 sorted(&observed.payment_events),
                 sorted(&expected.payment_events)
             );
+            assert_eq!(sorted(&observed.command_ids), sorted(&expected.command_ids));
+            assert_eq!(sorted(&observed.outcomes), sorted(&expected.outcomes));
             assert_eq!(observed.undecodable.len(), 1, "{:?}", observed.undecodable);
             assert_eq!(
                 (

@@ -3,6 +3,7 @@
 use shop_schemas::checkout::CheckoutRequested;
 use shop_schemas::inventory::{InventoryCommand, InventoryEvent, StockLevel};
 use shop_schemas::orders::{Order, OrderEvent};
+use shop_schemas::outcomes::CommandOutcome;
 use shop_schemas::payment::PaymentEvent;
 use std::collections::BTreeMap;
 
@@ -24,6 +25,11 @@ pub struct Observed {
     pub stock: BTreeMap<String, StockLevel>,
     /// `payment.events`.
     pub payment_events: Vec<PaymentEvent>,
+    /// Ids of the commands on `catalog.commands` and `cart.commands`: the ingress's commands,
+    /// each owed exactly one outcome.
+    pub command_ids: Vec<String>,
+    /// `commands.outcomes`.
+    pub outcomes: Vec<CommandOutcome>,
     /// Records of any of these topics that could not be decoded; left out of the above.
     pub undecodable: Vec<Undecodable>,
 }

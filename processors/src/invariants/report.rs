@@ -37,13 +37,17 @@ pub enum ViolationKind {
     DuplicateCommit,
     /// Stock committed for an order that did not end CONFIRMED.
     CommitWithoutConfirmation,
+    /// An ingress command with no outcome.
+    MissingOutcome,
+    /// An ingress command with more than one outcome.
+    DuplicateOutcome,
     /// A record that does not decode.
     Undecodable,
 }
 
 impl ViolationKind {
     /// Every kind, in report order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::DuplicateCheckout,
         Self::NotTerminal,
         Self::MultipleTerminal,
@@ -59,6 +63,8 @@ impl ViolationKind {
         Self::ConfirmedUnpaid,
         Self::DuplicateCommit,
         Self::CommitWithoutConfirmation,
+        Self::MissingOutcome,
+        Self::DuplicateOutcome,
         Self::Undecodable,
     ];
 
@@ -80,6 +86,8 @@ impl ViolationKind {
             Self::ConfirmedUnpaid => "confirmed_unpaid",
             Self::DuplicateCommit => "duplicate_commit",
             Self::CommitWithoutConfirmation => "commit_without_confirmation",
+            Self::MissingOutcome => "missing_outcome",
+            Self::DuplicateOutcome => "duplicate_outcome",
             Self::Undecodable => "undecodable",
         }
     }

@@ -11,6 +11,7 @@ use shop_schemas::inventory::{
     Restock, StockLevel, StockLine, StockRejected,
 };
 use shop_schemas::orders::{Order, OrderEvent, OrderStatus};
+use shop_schemas::outcomes::{CommandOutcome, OutcomeStatus};
 use shop_schemas::payment::{
     PaymentAuthorized, PaymentDeclined, PaymentEvent, PaymentEventBody, PaymentVoided,
 };
@@ -208,7 +209,21 @@ pub(crate) fn clean() -> Observed {
             authorized("o4", "a4"),
             voided("o4", "a4"),
         ],
+        command_ids: vec!["c1".to_owned(), "c2".to_owned()],
+        outcomes: vec![outcome("c1"), outcome("c2")],
         undecodable: Vec::new(),
+    }
+}
+
+fn outcome(command_id: &str) -> CommandOutcome {
+    CommandOutcome {
+        command_id: command_id.to_owned(),
+        status: OutcomeStatus::Accepted,
+        reason_code: None,
+        reason: None,
+        entity_id: None,
+        processor: "cart".to_owned(),
+        processed_at: 1,
     }
 }
 
@@ -444,4 +459,17 @@ fn violations_come_sorted_by_kind_then_subject() {
             (K::Undecodable, "t/0/0")
         ]
     );
+}
+
+#[test]
+fn every_ingress_command_needs_exactly_one_outcome() {
+    let mut missing = clean();
+    missing
+        .outcomes
+        .retain(|outcome| outcome.command_id != "c2");
+    assert_found(&check(&missing), &[K::MissingOutcome], &["c2"]);
+
+    let mut twice = clean();
+    twice.outcomes.push(outcome("c1"));
+    assert_found(&check(&twice), &[K::DuplicateOutcome], &["c1"]);
 }
