@@ -97,6 +97,26 @@ async fn apply_twice_changes_nothing_the_second_time() {
     assert_eq!(ids(&first).len(), 2 * names_with_schemas(&specs));
 }
 
+/// Waits until the broker describes `topic`'s `key` as `value`.
+async fn wait_for_config(specs: &[shop_topics::TopicSpec], topic: &str, key: &str, value: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let observed = cluster().observe(specs).await.unwrap();
+        let current = observed[topic]
+            .configs
+            .get(key)
+            .and_then(|c| c.value.clone());
+        if current.as_deref() == Some(value) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{topic}: {key} is still {current:?}, not {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn names_with_schemas(specs: &[shop_topics::TopicSpec]) -> usize {
     specs.iter().filter(|spec| spec.schemas.is_some()).count()
 }
@@ -129,6 +149,9 @@ async fn config_drift_is_reported_then_fixed_and_operator_settings_survive() {
         .await
         .unwrap();
     assert!(results.iter().all(Result::is_ok));
+    // KRaft applies a config change through the controller and the broker learns it a moment
+    // later; a describe right after the alter can still show the old value (seen under load).
+    wait_for_config(&specs, &topic, "retention.ms", "1000").await;
 
     let (outcome, plan) = run_cli(&cli(&prefix, 1, Command::Plan)).await;
     assert_eq!(outcome, Outcome::Drift, "{plan}");
@@ -139,6 +162,9 @@ async fn config_drift_is_reported_then_fixed_and_operator_settings_survive() {
     assert_eq!(plan.matches("drift   ").count(), 1, "{plan}");
 
     run_cli(&cli(&prefix, 1, apply(false))).await;
+    // Apply does not wait for the broker to learn the change (see above); the plan does not
+    // judge until it has.
+    wait_for_config(&specs, &topic, "retention.ms", "604800000").await;
     let (outcome, plan) = run_cli(&cli(&prefix, 1, Command::Plan)).await;
     assert_eq!(outcome, Outcome::InLine, "{plan}");
     let observed = cluster().observe(&specs).await.unwrap();
