@@ -10,5 +10,7 @@ pub mod names;
 pub mod plan;
 pub mod spec;
 pub mod subjects;
+mod topic_names;
 
 pub use spec::{Layout, TopicSpec};
+pub use topic_names::TopicNames;

@@ -80,4 +80,10 @@ pub mod metrics {
     pub const REBALANCES: &str = "shop_processor_rebalances_total";
     /// Deadlines acted on, by processor.
     pub const DEADLINES_FIRED: &str = "shop_processor_deadlines_fired_total";
+    /// Records the read-model projector took, by topic.
+    pub const PROJECTOR_RECORDS: &str = "shop_projector_records_total";
+    /// Time to write one batch (rows and offsets, one database transaction).
+    pub const PROJECTOR_BATCH_SECONDS: &str = "shop_projector_batch_seconds";
+    /// Failed batch writes that were retried (the database was away).
+    pub const PROJECTOR_RETRIES: &str = "shop_projector_retries_total";
 }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 /// The headers of a dead letter for `message`: the input's own headers, then the reason,
 /// source position, processor and time.
-pub(crate) fn headers_for(message: &OwnedMessage, processor: &str, error: &str) -> OwnedHeaders {
+pub fn headers_for(message: &OwnedMessage, processor: &str, error: &str) -> OwnedHeaders {
     let mut out = OwnedHeaders::new();
     if let Some(input) = message.headers() {
         for header in input.iter() {

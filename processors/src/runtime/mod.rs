@@ -14,7 +14,7 @@
 
 mod codec_calls;
 mod config;
-mod dead_letter;
+pub mod dead_letter;
 mod engine;
 mod error;
 mod global_table;
@@ -29,3 +29,4 @@ pub use engine::run;
 pub use error::RuntimeError;
 pub use global_table::GlobalTable;
 pub use handler::{Handler, HandlerError, InputRecord, Outputs, RecordContext};
+pub use rebalance::{RebalanceContext, RebalanceEvent, TopicPartition};

@@ -10,18 +10,19 @@ use shop_platform::kafka::TracingContext;
 use std::sync::Mutex;
 
 /// A topic and partition.
-pub(crate) type TopicPartition = (String, i32);
+pub type TopicPartition = (String, i32);
 
 /// Partitions assigned or revoked during a poll, in order.
 #[derive(Debug)]
-pub(crate) enum RebalanceEvent {
+pub enum RebalanceEvent {
     Assigned(Vec<TopicPartition>),
     Revoked(Vec<TopicPartition>),
 }
 
-/// Collects rebalance events from inside `poll` for the loop to act on after it.
+/// Collects rebalance events from inside `poll` for the loop to act on after it. Public for
+/// other consumers with their own offset store (the read-model projector).
 #[derive(Debug, Default)]
-pub(crate) struct RebalanceContext {
+pub struct RebalanceContext {
     events: Mutex<Vec<RebalanceEvent>>,
 }
 
@@ -40,7 +41,8 @@ impl RebalanceContext {
         }
     }
 
-    pub(crate) fn drain(&self) -> Vec<RebalanceEvent> {
+    /// The events since the last drain, oldest first.
+    pub fn drain(&self) -> Vec<RebalanceEvent> {
         match self.events.lock() {
             Ok(mut events) => events.drain(..).collect(),
             Err(poisoned) => poisoned.into_inner().drain(..).collect(),

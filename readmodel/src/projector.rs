@@ -1,0 +1,441 @@
+//! The projector: reads the state topics and the order events and writes the read-model tables,
+//! exactly once.
+//!
+//! Each batch's rows and the offsets they came from are written in one database transaction
+//! (`projector_offsets`, one row per group, topic and partition). The consumer never commits
+//! offsets to Kafka: on assignment the projector seeks to the offsets in the database, and
+//! inside the transaction it locks each partition's offset row and skips records below it, so
+//! a record is applied once even when a rebalance briefly leaves two instances believing they
+//! own a partition. A replay from offset zero yields the same tables: rows carry versions and
+//! an older version never overwrites a newer one.
+//!
+//! When the database is down the projector stops taking records, retries the open batch with
+//! growing pauses and says so in the log; nothing is skipped. A record that does not decode
+//! goes to its topic's dead-letter topic (before the batch that moves past it commits, so a
+//! crash in between can dead-letter it twice, never lose it).
+
+use crate::offsets::{self, Partition};
+use crate::rows::{self, Change};
+use rdkafka::Offset;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_processors::runtime::dead_letter::headers_for;
+use shop_processors::runtime::{RebalanceContext, RebalanceEvent};
+use shop_schemas::{AvroCodec, AvroRecord, CodecError};
+use shop_topics::TopicNames;
+use shop_topics::names::{dead_letter_topic, metrics as names};
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The processor name in dead-letter headers, logs and metrics.
+pub const NAME: &str = "projector";
+
+/// Settings of one projector instance.
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// Shared by every instance; also the key of the offsets in `projector_offsets`.
+    pub group_id: String,
+    pub topics: TopicNames,
+    /// A batch is written after this many records...
+    pub batch_max_records: usize,
+    /// ...or when its first record is this old.
+    pub batch_linger: Duration,
+    /// The longest pause between attempts while the database or registry is away.
+    pub max_backoff: Duration,
+}
+
+impl ProjectorConfig {
+    /// Defaults: batches of up to 1,000 records or 20 ms, retries up to every 5 s.
+    pub fn new(group_id: impl Into<String>, topics: TopicNames) -> Self {
+        Self {
+            group_id: group_id.into(),
+            topics,
+            batch_max_records: 1_000,
+            batch_linger: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+
+    fn inputs(&self) -> [&str; 5] {
+        [
+            &self.topics.catalog_products,
+            &self.topics.cart_carts,
+            &self.topics.inventory_stock,
+            &self.topics.orders_orders,
+            &self.topics.orders_events,
+        ]
+    }
+}
+
+/// Why the projector stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("Kafka failed while {doing}: {source}")]
+    Kafka {
+        doing: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    /// Our own schema is not registered, or similar: a deployment problem.
+    #[error("the schema registry refused: {0}")]
+    Registry(#[source] CodecError),
+}
+
+/// Records read but not yet written, in read order.
+#[derive(Debug, Default)]
+struct Batch {
+    started: Option<Instant>,
+    records: Vec<(Partition, i64, Change)>,
+}
+
+impl Batch {
+    fn push(&mut self, partition: Partition, offset: i64, change: Change) {
+        self.started.get_or_insert_with(Instant::now);
+        self.records.push((partition, offset, change));
+    }
+
+    fn is_due(&self, config: &ProjectorConfig) -> bool {
+        self.records.len() >= config.batch_max_records
+            || self
+                .started
+                .is_some_and(|started| started.elapsed() >= config.batch_linger)
+    }
+
+    /// How long the next read may wait without making the batch late.
+    fn wait(&self, config: &ProjectorConfig) -> Duration {
+        match self.started {
+            Some(started) => config
+                .batch_linger
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1)),
+            None => Duration::from_millis(200),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.started = None;
+        self.records.clear();
+    }
+}
+
+struct Projector {
+    config: ProjectorConfig,
+    codec: Arc<AvroCodec>,
+    pool: PgPool,
+    consumer: StreamConsumer<RebalanceContext>,
+    dead_letters: FutureProducer<TracingContext>,
+    /// The owned partitions and the next offset to take from each.
+    positions: HashMap<Partition, i64>,
+    batch: Batch,
+}
+
+/// Projects until `shutdown` (then writes the open batch, if the database lets it) or a fatal
+/// error. Waits out database and registry outages.
+///
+/// # Errors
+/// [`ProjectorError`] when Kafka fails fatally or the registry refuses our schemas.
+pub async fn run(
+    config: ProjectorConfig,
+    kafka: &KafkaSettings,
+    codec: Arc<AvroCodec>,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectorError> {
+    let consumer: StreamConsumer<RebalanceContext> = kafka
+        .consumer(&config.group_id)
+        .create_with_context(RebalanceContext::default())
+        .map_err(|source| ProjectorError::Kafka {
+            doing: "creating the consumer",
+            source,
+        })?;
+    let dead_letters = kafka
+        .producer()
+        .create_with_context(TracingContext)
+        .map_err(|source| ProjectorError::Kafka {
+            doing: "creating the dead-letter producer",
+            source,
+        })?;
+    consumer
+        .subscribe(&config.inputs())
+        .map_err(|source| ProjectorError::Kafka {
+            doing: "subscribing",
+            source,
+        })?;
+    tracing::info!(group = config.group_id, topics = ?config.inputs(), "projecting");
+    let mut projector = Projector {
+        config,
+        codec,
+        pool,
+        consumer,
+        dead_letters,
+        positions: HashMap::new(),
+        batch: Batch::default(),
+    };
+    projector.run(&shutdown).await
+}
+
+impl Projector {
+    async fn run(&mut self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
+        while !shutdown.is_cancelled() {
+            let wait = self.batch.wait(&self.config);
+            let received = tokio::select! {
+                () = shutdown.cancelled() => None,
+                received = tokio::time::timeout(wait, self.consumer.recv()) => {
+                    received.ok().map(|result| result.map(|message| message.detach()))
+                }
+            };
+            self.apply_rebalance(shutdown).await;
+            match received {
+                Some(Ok(message)) => self.take(message, shutdown).await?,
+                Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+                None => {}
+            }
+            if self.batch.is_due(&self.config) {
+                self.flush(shutdown).await;
+            }
+        }
+        // One last write; if the database is away it is left to the next owner to replay.
+        if !self.batch.records.is_empty() {
+            match self.write().await {
+                Ok(()) => self.batch.clear(),
+                Err(error) => tracing::warn!(%error, "open batch not written at shutdown"),
+            }
+        }
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
+    /// Starts owned partitions at the offsets in the database and forgets revoked ones.
+    async fn apply_rebalance(&mut self, shutdown: &CancellationToken) {
+        for event in self.consumer.context().drain() {
+            match event {
+                RebalanceEvent::Revoked(partitions) => {
+                    tracing::info!(?partitions, "partitions revoked");
+                    for partition in &partitions {
+                        self.positions.remove(partition);
+                    }
+                    // Their records may be written by the next owner first; the offset lock in
+                    // the transaction makes either order safe, but there is no need to race.
+                    self.batch
+                        .records
+                        .retain(|(partition, _, _)| !partitions.contains(partition));
+                }
+                RebalanceEvent::Assigned(partitions) => {
+                    let stored = self.stored_offsets(shutdown).await;
+                    for partition in partitions {
+                        let next = stored.get(&partition).copied().unwrap_or(0);
+                        self.seek(&partition, next);
+                        self.positions.insert(partition, next);
+                    }
+                    tracing::info!(positions = ?self.positions, "partitions assigned");
+                }
+            }
+        }
+    }
+
+    /// The offsets in the database, waiting out an outage (an empty map after shutdown).
+    async fn stored_offsets(&self, shutdown: &CancellationToken) -> HashMap<Partition, i64> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match offsets::load(&self.pool, &self.config.group_id).await {
+                Ok(stored) => return stored,
+                Err(error) if !shutdown.is_cancelled() => {
+                    tracing::warn!(%error, retry_in = ?pause, "cannot read the projector's offsets from the database; waiting");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.config.max_backoff);
+                }
+                Err(_) => return HashMap::new(),
+            }
+        }
+    }
+
+    /// Moves the fetch position to `next`; if the seek fails (the partition is not fetching
+    /// yet) records below `next` are skipped as they arrive, so only time is lost.
+    fn seek(&self, (topic, partition): &Partition, next: i64) {
+        if next == 0 {
+            return; // A partition we never applied anything of starts at the beginning anyway.
+        }
+        if let Err(error) =
+            self.consumer
+                .seek(topic, *partition, Offset::Offset(next), Duration::from_secs(5))
+        {
+            tracing::debug!(%error, topic, partition, next, "seek failed; skipping instead");
+        }
+    }
+
+    async fn take(
+        &mut self,
+        message: OwnedMessage,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ProjectorError> {
+        let partition = (message.topic().to_owned(), message.partition());
+        match self.positions.get(&partition) {
+            Some(next) if message.offset() >= *next => {}
+            // Not ours (any more), or already applied.
+            _ => return Ok(()),
+        }
+        let Some(change) = self.change_of(&message, shutdown).await? else {
+            return Ok(()); // Shutting down while the registry was away.
+        };
+        metrics::counter!(names::PROJECTOR_RECORDS, "topic" => partition.0.clone()).increment(1);
+        self.positions.insert(partition.clone(), message.offset() + 1);
+        self.batch.push(partition, message.offset(), change);
+        Ok(())
+    }
+
+    /// The change `message` makes, or [`Change::Skip`] after dead-lettering it.
+    async fn change_of(
+        &self,
+        message: &OwnedMessage,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Change>, ProjectorError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.decode(message).await {
+                Ok(change) => return Ok(Some(change)),
+                Err(error) if error.is_transient() => {
+                    if shutdown.is_cancelled() {
+                        return Ok(None);
+                    }
+                    tracing::warn!(%error, retry_in = ?pause, "schema registry unavailable; waiting");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.config.max_backoff);
+                }
+                Err(error) if error.is_poison() => {
+                    self.dead_letter(message, &error.to_string()).await?;
+                    return Ok(Some(Change::Skip));
+                }
+                Err(error) => return Err(ProjectorError::Registry(error)),
+            }
+        }
+    }
+
+    async fn decode(&self, message: &OwnedMessage) -> Result<Change, CodecError> {
+        let key = match message.key() {
+            Some(key) => self.codec.decode_key(key).await?,
+            None => {
+                return Err(CodecError::NotWireFormat {
+                    reason: "the record has no key".to_owned(),
+                });
+            }
+        };
+        let topics = &self.config.topics;
+        let topic = message.topic();
+        let payload = message.payload();
+        Ok(if topic == topics.catalog_products {
+            Change::Product(key, self.value(payload).await?)
+        } else if topic == topics.cart_carts {
+            Change::Cart(key, self.value(payload).await?)
+        } else if topic == topics.inventory_stock {
+            Change::Stock(key, self.value(payload).await?)
+        } else if topic == topics.orders_orders {
+            Change::Order(key, self.value(payload).await?)
+        } else {
+            match self.value(payload).await? {
+                Some(event) => Change::OrderEvent(event),
+                None => {
+                    return Err(CodecError::NotWireFormat {
+                        reason: "a tombstone on an event topic".to_owned(),
+                    });
+                }
+            }
+        })
+    }
+
+    async fn value<T: AvroRecord>(&self, payload: Option<&[u8]>) -> Result<Option<T>, CodecError> {
+        match payload {
+            Some(payload) => self.codec.decode(payload).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), ProjectorError> {
+        let topic = dead_letter_topic(message.topic());
+        tracing::warn!(topic, offset = message.offset(), reason, "dead-lettering a record");
+        let mut record = FutureRecord::<[u8], [u8]>::to(&topic)
+            .headers(headers_for(message, NAME, reason));
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        self.dead_letters
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(source, _)| ProjectorError::Kafka {
+                doing: "dead-lettering a record",
+                source,
+            })?;
+        metrics::counter!(names::DEAD_LETTERS, "processor" => NAME, "topic" => message.topic().to_owned())
+            .increment(1);
+        Ok(())
+    }
+
+    /// Writes the batch, waiting out a database outage (or until shutdown, when the batch is
+    /// kept for the final attempt).
+    async fn flush(&mut self, shutdown: &CancellationToken) {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match self.write().await {
+                Ok(()) => {
+                    metrics::histogram!(names::PROJECTOR_BATCH_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    self.batch.clear();
+                    return;
+                }
+                Err(error) => {
+                    metrics::counter!(names::PROJECTOR_RETRIES).increment(1);
+                    tracing::warn!(
+                        %error,
+                        records = self.batch.records.len(),
+                        retry_in = ?pause,
+                        "database unavailable; the projector is stalled and will retry"
+                    );
+                    let slept = tokio::select! {
+                        () = shutdown.cancelled() => false,
+                        () = tokio::time::sleep(pause) => true,
+                    };
+                    if !slept {
+                        return;
+                    }
+                    pause = (pause * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+
+    /// The batch's rows and offsets in one transaction.
+    async fn write(&self) -> Result<(), sqlx::Error> {
+        let mut by_partition: BTreeMap<&Partition, Vec<(i64, &Change)>> = BTreeMap::new();
+        for (partition, offset, change) in &self.batch.records {
+            by_partition
+                .entry(partition)
+                .or_default()
+                .push((*offset, change));
+        }
+        let mut tx = self.pool.begin().await?;
+        for (partition, records) in by_partition {
+            let stored = offsets::lock(&mut tx, &self.config.group_id, partition).await?;
+            let mut next = stored;
+            for (offset, change) in records {
+                if offset < stored {
+                    continue; // Applied already, by us before a crash or by another owner.
+                }
+                rows::apply(&mut tx, change).await?;
+                next = offset + 1;
+            }
+            if next > stored {
+                offsets::store(&mut tx, &self.config.group_id, partition, next).await?;
+            }
+        }
+        tx.commit().await
+    }
+}
