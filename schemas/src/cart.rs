@@ -63,6 +63,10 @@ pub struct Cart {
     /// before the field existed (they never expire until touched).
     #[serde(default)]
     pub expires_at: Option<TimestampMillis>,
+    /// Order ids of the latest checkouts, newest last: a repeated checkout of one of them is
+    /// answered again without a second order (idempotent checkout).
+    #[serde(default)]
+    pub recent_order_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

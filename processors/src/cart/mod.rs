@@ -120,6 +120,15 @@ impl<P: ProductLookup> Handler for CartProcessor<P> {
             now: record.now,
         };
         let entity_id = entity_id(record.key, &input.body);
+        if is_repeated_checkout(&input, state.as_ref())
+            && check_user(record.key, &input.user_id).is_ok()
+        {
+            // The same checkout again (the same idempotency key at the ingress): the same
+            // answer, and no second order.
+            self.outcomes
+                .send(out, command.id, &entity_id, Ok(()), command.now);
+            return Ok(());
+        }
         let result = check_user(record.key, &input.user_id)
             .and_then(|()| self.decide(&command, input.body, state.as_ref()));
         let result = result.map(|(cart, checkout)| {
@@ -190,6 +199,7 @@ impl<P: ProductLookup> CartProcessor<P> {
             CartCommandBody::Checkout(checkout) => {
                 let requested = self.price(command, &checkout, &cart)?;
                 cart.lines.clear();
+                remember_checkout(&mut cart, &checkout.order_id);
                 Ok(Some(requested))
             }
         }?;
@@ -328,7 +338,30 @@ fn empty_cart(user_id: &str) -> Cart {
         version: 0,
         updated_at: 0,
         expires_at: None,
+        recent_order_ids: Vec::new(),
     }
+}
+
+/// How many checkouts a cart remembers for idempotency: a client retrying an older checkout
+/// after this many newer ones gets an ordinary answer (usually `empty_cart`).
+const REMEMBERED_CHECKOUTS: usize = 20;
+
+fn is_repeated_checkout(input: &CartCommand, cart: Option<&Cart>) -> bool {
+    match (&input.body, cart) {
+        (CartCommandBody::Checkout(checkout), Some(cart)) => {
+            cart.recent_order_ids.contains(&checkout.order_id)
+        }
+        _ => false,
+    }
+}
+
+fn remember_checkout(cart: &mut Cart, order_id: &str) {
+    cart.recent_order_ids.push(order_id.to_owned());
+    let excess = cart
+        .recent_order_ids
+        .len()
+        .saturating_sub(REMEMBERED_CHECKOUTS);
+    cart.recent_order_ids.drain(..excess);
 }
 
 /// What an outcome names: the order a checkout creates, otherwise the user's cart.

@@ -107,6 +107,7 @@ fn cart(lines: Vec<CartLine>) -> Cart {
         version: 4,
         updated_at: 600,
         expires_at: Some(700),
+        recent_order_ids: Vec::new(),
     }
 }
 
@@ -193,6 +194,7 @@ fn the_first_item_creates_version_one_of_the_cart_with_an_expiry() {
             version: 1,
             updated_at: NOW,
             expires_at: Some(NOW + 90 * DAY_MILLIS),
+            recent_order_ids: Vec::new(),
         })
     );
     assert_accepted(&out);
@@ -388,6 +390,49 @@ fn checkout_prices_the_cart_from_the_catalog_at_that_moment_and_empties_it() {
     let cart = state.unwrap();
     assert!(cart.lines.is_empty());
     assert_eq!(cart.version, 3);
+    assert_eq!(cart.recent_order_ids, ["o1"]);
+}
+
+#[test]
+fn a_repeated_checkout_is_answered_again_without_a_second_order() {
+    let mut processor = processor();
+    let mut state = None;
+    handle_with(&mut processor, add("mouse", 2), &mut state);
+    handle_with(&mut processor, checkout("o1", "tok-1"), &mut state);
+    // New items, then the same checkout again (a client retrying with the same key).
+    handle_with(&mut processor, add("laptop", 1), &mut state);
+    let before = state.clone();
+
+    let out = handle_with(&mut processor, checkout("o1", "tok-1"), &mut state);
+
+    assert!(
+        out.sent::<CheckoutRequested>(CHECKOUTS).is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(only_outcome(&out, "o1").status, OutcomeStatus::Accepted);
+    assert_eq!(state, before, "the new items stay in the cart");
+    // Another order id is a new checkout.
+    let out = handle_with(&mut processor, checkout("o2", "tok-1"), &mut state);
+    assert_eq!(out.sent::<CheckoutRequested>(CHECKOUTS).len(), 1);
+    assert_eq!(state.unwrap().recent_order_ids, ["o1", "o2"]);
+}
+
+#[test]
+fn a_cart_remembers_only_its_latest_checkouts() {
+    let mut processor = processor();
+    let mut state = None;
+    for order in 0..25 {
+        handle_with(&mut processor, add("mouse", 1), &mut state);
+        handle_with(
+            &mut processor,
+            checkout(&format!("o{order}"), "tok"),
+            &mut state,
+        );
+    }
+    let remembered = state.unwrap().recent_order_ids;
+    assert_eq!(remembered.len(), 20);
+    assert_eq!(remembered.first().map(String::as_str), Some("o5"));
+    assert_eq!(remembered.last().map(String::as_str), Some("o24"));
 }
 
 fn assert_checkout_rejected(

@@ -110,6 +110,13 @@ async fn happy_path_confirms_and_commits_stock(pipeline: &Pipeline) {
     assert_eq!(pipeline.settled_stock("mouse").await, (199, 0));
     let payment = pipeline.payments.get(&order_id).unwrap();
     assert_eq!(payment.status, PaymentStatus::Authorized);
+    // The same checkout again (a client retrying with its idempotency key) after new items:
+    // accepted again, and still one order (the invariant checker counts the checkouts).
+    pipeline.add("happy-user", "mouse", 1).await;
+    let replayed = pipeline
+        .checkout_as("happy-user", "tok_visa", &order_id)
+        .await;
+    assert_eq!(replayed, order_id);
 }
 
 async fn out_of_stock_rejects_and_leaks_nothing(pipeline: &Pipeline) {

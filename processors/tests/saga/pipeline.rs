@@ -304,7 +304,13 @@ impl Pipeline {
 
     /// Checks `user`'s cart out with `token`; returns the new order's id.
     pub(crate) async fn checkout(&self, user: &str, token: &str) -> String {
-        let order_id = testing::unique("order");
+        self.checkout_as(user, token, &testing::unique("order"))
+            .await
+    }
+
+    /// Checks `user`'s cart out as order `order_id` (again, for a replay); returns the id.
+    pub(crate) async fn checkout_as(&self, user: &str, token: &str, order_id: &str) -> String {
+        let order_id = order_id.to_owned();
         let checkout = CartCommandBody::Checkout(Checkout {
             order_id: order_id.clone(),
             payment_token: token.to_owned(),
