@@ -48,10 +48,16 @@ pub struct ProjectorConfig {
     pub batch_linger: Duration,
     /// The longest pause between attempts while the database or registry is away.
     pub max_backoff: Duration,
+    /// How long the group waits for a silent instance before giving its partitions away.
+    pub session_timeout: Duration,
+    /// Join as a static group member with this id (KIP-345): a restarted instance takes its
+    /// partitions back at once instead of waiting out `session_timeout`.
+    pub static_member_id: Option<String>,
 }
 
 impl ProjectorConfig {
-    /// Defaults: batches of up to 1,000 records or 20 ms, retries up to every 5 s.
+    /// Defaults: batches of up to 1,000 records or 20 ms, retries up to every 5 s, a 10 s
+    /// session, dynamic membership.
     pub fn new(group_id: impl Into<String>, topics: TopicNames) -> Self {
         Self {
             group_id: group_id.into(),
@@ -59,6 +65,8 @@ impl ProjectorConfig {
             batch_max_records: 1_000,
             batch_linger: Duration::from_millis(20),
             max_backoff: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(10),
+            static_member_id: None,
         }
     }
 
@@ -147,8 +155,15 @@ pub async fn run(
     pool: PgPool,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectorError> {
-    let consumer: StreamConsumer<RebalanceContext> = kafka
-        .consumer(&config.group_id)
+    let mut consumer_config = kafka.consumer(&config.group_id);
+    consumer_config.set(
+        "session.timeout.ms",
+        config.session_timeout.as_millis().to_string(),
+    );
+    if let Some(member) = &config.static_member_id {
+        consumer_config.set("group.instance.id", member);
+    }
+    let consumer: StreamConsumer<RebalanceContext> = consumer_config
         .create_with_context(RebalanceContext::default())
         .map_err(|source| ProjectorError::Kafka {
             doing: "creating the consumer",
@@ -261,10 +276,12 @@ impl Projector {
         if next == 0 {
             return; // A partition we never applied anything of starts at the beginning anyway.
         }
-        if let Err(error) =
-            self.consumer
-                .seek(topic, *partition, Offset::Offset(next), Duration::from_secs(5))
-        {
+        if let Err(error) = self.consumer.seek(
+            topic,
+            *partition,
+            Offset::Offset(next),
+            Duration::from_secs(5),
+        ) {
             tracing::debug!(%error, topic, partition, next, "seek failed; skipping instead");
         }
     }
@@ -284,7 +301,8 @@ impl Projector {
             return Ok(()); // Shutting down while the registry was away.
         };
         metrics::counter!(names::PROJECTOR_RECORDS, "topic" => partition.0.clone()).increment(1);
-        self.positions.insert(partition.clone(), message.offset() + 1);
+        self.positions
+            .insert(partition.clone(), message.offset() + 1);
         self.batch.push(partition, message.offset(), change);
         Ok(())
     }
@@ -355,11 +373,20 @@ impl Projector {
         }
     }
 
-    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), ProjectorError> {
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        reason: &str,
+    ) -> Result<(), ProjectorError> {
         let topic = dead_letter_topic(message.topic());
-        tracing::warn!(topic, offset = message.offset(), reason, "dead-lettering a record");
-        let mut record = FutureRecord::<[u8], [u8]>::to(&topic)
-            .headers(headers_for(message, NAME, reason));
+        tracing::warn!(
+            topic,
+            offset = message.offset(),
+            reason,
+            "dead-lettering a record"
+        );
+        let mut record =
+            FutureRecord::<[u8], [u8]>::to(&topic).headers(headers_for(message, NAME, reason));
         if let Some(key) = message.key() {
             record = record.key(key);
         }

@@ -47,12 +47,10 @@ pub(crate) fn line_stock_name(stock: LineStock) -> &'static str {
 pub(crate) async fn apply(db: &mut PgConnection, change: &Change) -> Result<(), sqlx::Error> {
     match change {
         Change::Product(_, Some(product)) => upsert_product(db, product).await,
-        Change::Product(id, None) => {
-            sqlx::query!("DELETE FROM products WHERE product_id = $1", id)
-                .execute(db)
-                .await
-                .map(drop)
-        }
+        Change::Product(id, None) => sqlx::query!("DELETE FROM products WHERE product_id = $1", id)
+            .execute(db)
+            .await
+            .map(drop),
         Change::Cart(_, Some(cart)) => upsert_cart(db, cart).await,
         Change::Cart(id, None) => sqlx::query!("DELETE FROM carts WHERE user_id = $1", id)
             .execute(db)
@@ -190,16 +188,22 @@ async fn upsert_order(db: &mut PgConnection, order: &Order) -> Result<(), sqlx::
     if applied.is_none() {
         return Ok(());
     }
-    sqlx::query!("DELETE FROM order_lines WHERE order_id = $1", order.order_id)
-        .execute(&mut *db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM order_lines WHERE order_id = $1",
+        order.order_id
+    )
+    .execute(&mut *db)
+    .await?;
     let lines = &order.lines;
     let positions: Vec<i32> = (0..).take(lines.len()).collect();
     let products: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
     let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     let prices: Vec<i64> = lines.iter().map(|l| l.unit_price.amount_cents).collect();
-    let currencies: Vec<String> = lines.iter().map(|l| l.unit_price.currency.clone()).collect();
+    let currencies: Vec<String> = lines
+        .iter()
+        .map(|l| l.unit_price.currency.clone())
+        .collect();
     let stock: Vec<String> = lines
         .iter()
         .map(|l| line_stock_name(l.stock).to_owned())
