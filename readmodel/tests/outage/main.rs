@@ -7,8 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
+// Shared with the projector tests; this test uses only part of them.
+#[allow(dead_code)]
 #[path = "../projector/harness.rs"]
 mod harness;
+#[allow(dead_code)]
 #[path = "../projector/stream.rs"]
 mod stream;
 
