@@ -451,18 +451,170 @@ impl Projector {
         let mut tx = self.pool.begin().await?;
         for (partition, records) in by_partition {
             let stored = offsets::lock(&mut tx, &self.config.group_id, partition).await?;
-            let mut next = stored;
-            for (offset, change) in records {
-                if offset < stored {
-                    continue; // Applied already, by us before a crash or by another owner.
-                }
+            // Applied already (by us before a crash, or by another owner) below `stored`.
+            let fresh: Vec<(i64, &Change)> = records
+                .into_iter()
+                .filter(|(offset, _)| *offset >= stored)
+                .collect();
+            let Some(&(last, _)) = fresh.last() else {
+                continue;
+            };
+            for change in newest_per_key(&fresh) {
                 rows::apply(&mut tx, change).await?;
-                next = offset + 1;
             }
-            if next > stored {
-                offsets::store(&mut tx, &self.config.group_id, partition, next).await?;
-            }
+            offsets::store(&mut tx, &self.config.group_id, partition, last + 1).await?;
         }
         tx.commit().await
+    }
+}
+
+/// The changes of one partition's batch worth writing, in order: of several states of one key
+/// only the one with the highest version since the key's last tombstone (an order passes
+/// through three versions in quick succession, and each costs three statements), that
+/// tombstone itself (a delete and a re-create in one batch: the re-created record starts at
+/// version 1 and would lose against the old row), and every history event. The tables end as
+/// if every record were applied in turn, version checks included.
+fn newest_per_key<'a>(records: &[(i64, &'a Change)]) -> Vec<&'a Change> {
+    let mut last_tombstone: HashMap<(u8, &str), usize> = HashMap::new();
+    for (index, (_, change)) in records.iter().enumerate() {
+        if let Some(key) = state_key(change)
+            && is_tombstone(change)
+        {
+            last_tombstone.insert(key, index);
+        }
+    }
+    // The newest state after the key's last tombstone: highest version, later wins a tie.
+    let mut newest: HashMap<(u8, &str), (i64, usize)> = HashMap::new();
+    for (index, (_, change)) in records.iter().enumerate() {
+        let (Some(key), Some(version)) = (state_key(change), version_of(change)) else {
+            continue;
+        };
+        if last_tombstone
+            .get(&key)
+            .is_some_and(|tombstone| *tombstone > index)
+        {
+            continue;
+        }
+        let entry = newest.entry(key).or_insert((version, index));
+        if version >= entry.0 {
+            *entry = (version, index);
+        }
+    }
+    records
+        .iter()
+        .enumerate()
+        .filter(|(index, (_, change))| match state_key(change) {
+            None => true,
+            Some(key) => {
+                newest.get(&key).is_some_and(|(_, kept)| kept == index)
+                    || last_tombstone.get(&key) == Some(index)
+            }
+        })
+        .map(|(_, (_, change))| *change)
+        .collect()
+}
+
+/// The version a state record carries; `None` for tombstones, events and skips.
+fn version_of(change: &Change) -> Option<i64> {
+    match change {
+        Change::Product(_, Some(product)) => Some(product.version),
+        Change::Cart(_, Some(cart)) => Some(cart.version),
+        Change::Stock(_, Some(level)) => Some(level.version),
+        Change::Order(_, Some(order)) => Some(order.version),
+        _ => None,
+    }
+}
+
+fn is_tombstone(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::Product(_, None)
+            | Change::Cart(_, None)
+            | Change::Stock(_, None)
+            | Change::Order(_, None)
+    )
+}
+
+/// Which row a state change replaces: its table and key; `None` for history and skips.
+fn state_key(change: &Change) -> Option<(u8, &str)> {
+    match change {
+        Change::Product(key, _) => Some((0, key)),
+        Change::Cart(key, _) => Some((1, key)),
+        Change::Stock(key, _) => Some((2, key)),
+        Change::Order(key, _) => Some((3, key)),
+        Change::OrderEvent(_) | Change::Skip => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shop_schemas::orders::OrderEvent;
+
+    fn event(id: &str) -> Change {
+        Change::OrderEvent(OrderEvent {
+            event_id: id.to_owned(),
+            order_id: "o1".to_owned(),
+            user_id: "u1".to_owned(),
+            status: shop_schemas::orders::OrderStatus::Pending,
+            previous_status: None,
+            reason: None,
+            occurred_at: 1,
+        })
+    }
+
+    fn product(version: i64) -> Change {
+        Change::Product(
+            "p1".to_owned(),
+            Some(shop_schemas::catalog::Product {
+                product_id: "p1".to_owned(),
+                name: "P".to_owned(),
+                description: String::new(),
+                price: shop_schemas::Money::new(1, "USD"),
+                version,
+                created_at: 1,
+                updated_at: 1,
+            }),
+        )
+    }
+
+    #[test]
+    fn only_the_newest_state_of_a_key_is_written_and_every_event_is() {
+        let (v1, v2) = (product(1), product(2));
+        let cart = Change::Cart("p1".to_owned(), None);
+        let (e1, e2) = (event("e1"), event("e2"));
+        let records = [
+            (0, &v1),
+            (1, &cart),
+            (2, &e1),
+            (3, &v2),
+            (4, &e2),
+            (5, &Change::Skip),
+        ];
+        let written = newest_per_key(&records);
+        // v1 is replaced by v2; the cart is another table and stays; events and skips stay.
+        let expected = [&cart, &e1, &v2, &e2, &Change::Skip];
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn a_late_older_version_does_not_displace_the_newest() {
+        let (v2, v3, late_v2) = (product(2), product(3), product(2));
+        let written = newest_per_key(&[(0, &v2), (1, &v3), (2, &late_v2)]);
+        assert_eq!(written.len(), 1);
+        assert!(std::ptr::eq(written[0], &v3));
+    }
+
+    #[test]
+    fn a_delete_before_a_re_create_in_one_batch_is_kept() {
+        let (v3, gone, again) = (
+            product(3),
+            Change::Product("p1".to_owned(), None),
+            product(1),
+        );
+        let written = newest_per_key(&[(0, &v3), (1, &gone), (2, &again)]);
+        assert_eq!(written, [&gone, &again]);
+        let written = newest_per_key(&[(0, &v3), (1, &gone)]);
+        assert_eq!(written, [&gone]);
     }
 }

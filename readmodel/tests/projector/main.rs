@@ -32,7 +32,12 @@ async fn a_replay_from_offset_zero_rebuilds_identical_tables() {
     projector.stop().await;
 
     // What the stream says the tables hold.
-    assert_eq!(count(&live, "products").await, 19, "p7 was deleted");
+    assert_eq!(count(&live, "products").await, 20);
+    let p7: i64 = sqlx::query_scalar("SELECT version FROM products WHERE product_id = 'p7'")
+        .fetch_one(&live)
+        .await
+        .unwrap();
+    assert_eq!(p7, 1, "p7 was deleted and created again");
     let (name, price, version): (String, i64, i64) =
         sqlx::query_as("SELECT name, price_cents, version FROM products WHERE product_id = 'p3'")
             .fetch_one(&live)

@@ -117,8 +117,8 @@ fn event(id: usize, step: usize) -> OrderEvent {
     }
 }
 
-/// 20 products in three versions each (p7 then deleted; p3's v2 arrives again after v3, and
-/// must not win), their stock, 10 carts (u4 expires), and `orders` orders in three versions
+/// 20 products in three versions each (p7 then deleted and created again at version 1; p3's
+/// v2 arrives again after v3, and must not win), their stock, 10 carts (u4 expires), and `orders` orders in three versions
 /// with three status events each.
 pub(crate) fn script(orders: usize) -> Stream {
     let mut stream = Stream::default();
@@ -133,6 +133,8 @@ pub(crate) fn script(orders: usize) -> Stream {
         }
     }
     stream.products.push(("p7".to_owned(), None));
+    // Deleted and created again: it starts over at version 1.
+    stream.products.push(("p7".to_owned(), Some(product(7, 1))));
     stream.products.push(("p3".to_owned(), Some(product(3, 2))));
     for version in 1..=2 {
         for user in 0..10 {
