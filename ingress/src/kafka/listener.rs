@@ -65,8 +65,7 @@ pub async fn start(
         .map_err(ListenerError::Client)?;
     let consumer = Arc::new(consumer);
 
-    let partitions = partition_count(Arc::clone(&consumer), topic, timeout).await?;
-    let ends = end_offsets(Arc::clone(&consumer), topic, partitions, timeout).await?;
+    let (partitions, ends) = positions(&consumer, topic, timeout).await?;
     let mut assignment = TopicPartitionList::new();
     for (partition, end) in ends {
         assignment
@@ -89,6 +88,32 @@ pub async fn start(
         listen(&consumer, &codec, &registry, &shutdown).await;
         registry.set_listening(false);
     }))
+}
+
+/// The partition count and every partition's end offset, retried until `timeout`: right after
+/// a topic is created its partitions can answer `NotLeaderForPartition` for a moment, which
+/// must not stop the ingress from starting.
+async fn positions(
+    consumer: &Arc<StreamConsumer<TracingContext>>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(i32, Vec<(i32, i64)>), ListenerError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let attempt = async {
+            let partitions = partition_count(Arc::clone(consumer), topic, timeout).await?;
+            let ends = end_offsets(Arc::clone(consumer), topic, partitions, timeout).await?;
+            Ok::<_, ListenerError>((partitions, ends))
+        };
+        match attempt.await {
+            Ok(found) => return Ok(found),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(%error, topic, "outcome topic not ready yet; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// The topic's partition count, from metadata (a blocking call, so off the runtime's threads).
