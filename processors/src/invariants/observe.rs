@@ -5,10 +5,8 @@ use super::observed::{Observed, Undecodable};
 use super::report::Report;
 use crate::topology::TopicNames;
 use futures::StreamExt;
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
@@ -238,7 +236,7 @@ impl<T> TopicRead<T> {
 /// The metadata of `topic`, asking again while the cluster cannot answer (a broker restarting)
 /// and `deadline` is ahead. Blocks.
 fn fetch_metadata(
-    consumer: &StreamConsumer<ReaderContext>,
+    consumer: &StreamConsumer<TracingContext>,
     topic: &str,
     deadline: std::time::Instant,
 ) -> Result<rdkafka::metadata::Metadata, ObserveError> {
@@ -263,28 +261,6 @@ fn fetch_metadata(
         }
     }
 }
-
-/// [`TracingContext`] without the end-of-partition notices: librdkafka also reports each one
-/// as a client error, a warning per partition per run that says nothing wrong.
-#[derive(Debug, Clone, Copy, Default)]
-struct ReaderContext;
-
-impl ClientContext for ReaderContext {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        TracingContext.log(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(
-            error,
-            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
-        ) {
-            TracingContext.error(error, reason);
-        }
-    }
-}
-
-impl ConsumerContext for ReaderContext {}
 
 /// What every topic read shares.
 struct Reader<'a> {
@@ -356,7 +332,7 @@ impl Reader<'_> {
     async fn consumer(
         &self,
         topic: &str,
-    ) -> Result<(StreamConsumer<ReaderContext>, Vec<i32>), ObserveError> {
+    ) -> Result<(StreamConsumer<TracingContext>, Vec<i32>), ObserveError> {
         let mut config = self
             .kafka
             .consumer(&format!("{}-invariants", self.kafka.client_id));
@@ -364,8 +340,8 @@ impl Reader<'_> {
         let deadline = self.deadline.into_std();
         let name = topic.to_owned();
         let setup = tokio::task::spawn_blocking(move || {
-            let consumer: StreamConsumer<ReaderContext> = config
-                .create_with_context(ReaderContext)
+            let consumer: StreamConsumer<TracingContext> = config
+                .create_with_context(TracingContext)
                 .map_err(|source| ObserveError::Consumer {
                     topic: name.clone(),
                     source,
