@@ -5,7 +5,7 @@
 //! `i64` so the Avro encoding is exact and the type costs nothing.
 
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, UTC (Avro `long` with `logicalType: timestamp-millis`).
 pub type TimestampMillis = i64;
@@ -17,8 +17,14 @@ pub type TimestampMillis = i64;
 pub fn now_millis() -> TimestampMillis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map(millis_of)
         .unwrap_or(0)
+}
+
+/// `duration` in whole milliseconds, for adding to a [`TimestampMillis`]; saturates at
+/// `i64::MAX` (some 292 million years) instead of failing.
+pub fn millis_of(duration: Duration) -> TimestampMillis {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// An amount of money: `amount_cents` of the currency's minor unit (Avro `shop.common.Money`).

@@ -18,7 +18,7 @@ pub mod registry;
 pub mod samples;
 
 pub use codec::{AvroCodec, CodecError, Decoded, Part, Registration, RegistryConfig};
-pub use common::{Money, TimestampMillis, now_millis};
+pub use common::{Money, TimestampMillis, millis_of, now_millis};
 pub use record::{ALL_SCHEMAS, AvroRecord, KEY_STRING, SchemaSource};
 
 #[cfg(test)]

@@ -16,12 +16,12 @@ mod tests;
 use crate::outcome::{OutcomeWriter, Rejection};
 use crate::runtime::{GlobalTable, Handler, HandlerError, Outputs, RecordContext};
 use crate::topology::TopicNames;
-use shop_schemas::TimestampMillis;
 use shop_schemas::cart::{
     AddItem, Cart, CartCommand, CartCommandBody, CartLine, RemoveItem, SetItemQuantity,
 };
 use shop_schemas::catalog::Product;
 use shop_schemas::checkout::CheckoutRequested;
+use shop_schemas::{TimestampMillis, millis_of};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -292,7 +292,7 @@ impl<P: ProductLookup> CartProcessor<P> {
 
     /// Marks an accepted change: a new version for readers and a fresh expiry.
     fn touch(&self, cart: &mut Cart, now: TimestampMillis) {
-        let ttl_millis = i64::try_from(self.settings.ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_millis = millis_of(self.settings.ttl);
         cart.version = cart.version.saturating_add(1);
         cart.updated_at = now;
         cart.expires_at = Some(now.saturating_add(ttl_millis));

@@ -31,7 +31,7 @@ use shop_schemas::payment::{
     AuthorizePayment, PaymentAuthorized, PaymentCommand, PaymentCommandBody, PaymentDeclined,
     PaymentEvent, PaymentEventBody, VoidPayment,
 };
-use shop_schemas::{CodecError, Decoded, TimestampMillis};
+use shop_schemas::{CodecError, Decoded, TimestampMillis, millis_of};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -199,7 +199,7 @@ impl OrderSaga {
             .iter()
             .all(|line| line.stock == LineStock::Reserved);
         if order.status == OrderStatus::Pending && all_reserved {
-            order.deadline_at = Some(now.saturating_add(millis(self.payment_timeout)));
+            order.deadline_at = Some(now.saturating_add(millis_of(self.payment_timeout)));
             out.send(
                 self.payment_commands.clone(),
                 order.order_id.clone(),
@@ -448,10 +448,6 @@ fn line_index(order: &Order, product_id: &str) -> Result<usize, HandlerError> {
 fn touch(order: &mut Order, now: TimestampMillis) {
     order.version += 1;
     order.updated_at = now;
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The order id an input is about, to check it against the record key.

@@ -14,11 +14,11 @@ pub use gateway::{DeterministicGateway, GatewayAnswer, GatewayReply, PaymentGate
 
 use crate::runtime::{Handler, HandlerError, Outputs, RecordContext};
 use crate::topology::TopicNames;
-use shop_schemas::TimestampMillis;
 use shop_schemas::payment::{
     AuthorizePayment, Payment, PaymentAuthorized, PaymentCommand, PaymentCommandBody,
     PaymentDeclined, PaymentEvent, PaymentEventBody, PaymentStatus, PaymentVoided, VoidPayment,
 };
+use shop_schemas::{TimestampMillis, millis_of};
 
 /// The processor's name in dead-letter headers, logs and metrics.
 pub const NAME: &str = "payment";
@@ -100,7 +100,7 @@ impl<G: PaymentGateway> PaymentProcessor<G> {
             GatewayAnswer::NoAnswer => {}
         }
         if !reply.delay.is_zero() && payment.status != PaymentStatus::NoAnswer {
-            payment.answer_due_at = Some(now.saturating_add(millis(reply.delay)));
+            payment.answer_due_at = Some(now.saturating_add(millis_of(reply.delay)));
             payment.status = PaymentStatus::AwaitingGateway;
         } else {
             self.announce(&payment, now, out);
@@ -179,10 +179,6 @@ impl<G: PaymentGateway> PaymentProcessor<G> {
             }
         }
     }
-}
-
-fn millis(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl<G: PaymentGateway> Handler for PaymentProcessor<G> {
