@@ -8,9 +8,11 @@ pub mod cli;
 pub mod cluster;
 pub mod names;
 pub mod plan;
+mod provision;
 pub mod spec;
 pub mod subjects;
 mod topic_names;
 
+pub use provision::{ProvisionError, provision};
 pub use spec::{Layout, TopicSpec};
 pub use topic_names::TopicNames;

@@ -13,9 +13,7 @@ use shop_platform::database::{self, DatabaseSettings};
 use shop_platform::testing;
 use shop_processors::app::{PipelineSettings, ProcessorKind, run_many};
 use shop_readmodel::projector::{self, ProjectorConfig};
-use shop_schemas::registry::RegistryAdmin;
 use shop_schemas::{AvroCodec, Registration, RegistryConfig};
-use shop_topics::cluster::Cluster;
 use shop_topics::{Layout, TopicNames};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -194,20 +192,18 @@ async fn create_topics(prefix: &str) {
         partitions: 3,
         ..Layout::default()
     };
-    let specs = layout.specs();
-    let cluster = Cluster::new(&testing::kafka(), Duration::from_secs(30)).unwrap();
-    cluster
-        .apply(&cluster.plan(&specs).await.unwrap(), false)
-        .await
-        .unwrap();
-    let admin = RegistryAdmin::new(&RegistryConfig {
+    let registry = RegistryConfig {
         url: testing::registry_url(),
         timeout: Duration::from_secs(10),
-    })
+    };
+    shop_topics::provision(
+        &testing::kafka(),
+        &registry,
+        &layout.specs(),
+        Duration::from_secs(30),
+    )
+    .await
     .unwrap();
-    shop_topics::subjects::register_all(&admin, &shop_topics::subjects::subjects(&specs))
-        .await
-        .unwrap();
 }
 
 async fn checkout(shop: &Shop, key: &str) -> (StatusCode, Value) {

@@ -14,10 +14,8 @@ use shop_schemas::inventory::StockLevel;
 use shop_schemas::orders::Order;
 use shop_schemas::outcomes::{CommandOutcome, OutcomeStatus};
 use shop_schemas::payment::Payment;
-use shop_schemas::registry::RegistryAdmin;
 use shop_schemas::{AvroCodec, AvroRecord, Money, RegistryConfig, now_millis};
 use shop_topics::Layout;
-use shop_topics::cluster::Cluster;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -369,16 +367,16 @@ async fn create_topics(prefix: &str) {
         partitions: 3,
         ..Layout::default()
     };
-    let specs = layout.specs();
-    let cluster = Cluster::new(&testing::kafka(), Duration::from_secs(30)).unwrap();
-    let plans = cluster.plan(&specs).await.unwrap();
-    cluster.apply(&plans, false).await.unwrap();
-    let admin = RegistryAdmin::new(&RegistryConfig {
+    let registry = RegistryConfig {
         url: testing::registry_url(),
         timeout: Duration::from_secs(10),
-    })
+    };
+    shop_topics::provision(
+        &testing::kafka(),
+        &registry,
+        &layout.specs(),
+        Duration::from_secs(30),
+    )
+    .await
     .unwrap();
-    shop_topics::subjects::register_all(&admin, &shop_topics::subjects::subjects(&specs))
-        .await
-        .unwrap();
 }

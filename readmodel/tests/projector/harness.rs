@@ -8,9 +8,7 @@ use shop_platform::kafka::TracingContext;
 use shop_platform::testing;
 use shop_readmodel::projector::{self, ProjectorConfig};
 use shop_schemas::codec::Part;
-use shop_schemas::registry::RegistryAdmin;
 use shop_schemas::{AvroCodec, AvroRecord, Registration, RegistryConfig};
-use shop_topics::cluster::Cluster;
 use shop_topics::{Layout, TopicNames};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -50,20 +48,18 @@ impl Setup {
             partitions: PARTITIONS,
             ..Layout::default()
         };
-        let specs = layout.specs();
-        let cluster = Cluster::new(&testing::kafka(), Duration::from_secs(30)).unwrap();
-        cluster
-            .apply(&cluster.plan(&specs).await.unwrap(), false)
-            .await
-            .unwrap();
         let registry = RegistryConfig {
             url: testing::registry_url(),
             timeout: Duration::from_secs(10),
         };
-        let admin = RegistryAdmin::new(&registry).unwrap();
-        shop_topics::subjects::register_all(&admin, &shop_topics::subjects::subjects(&specs))
-            .await
-            .unwrap();
+        shop_topics::provision(
+            &testing::kafka(),
+            &registry,
+            &layout.specs(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         Self {
             topics: TopicNames::with_prefix(&prefix),
             prefix,

@@ -6,9 +6,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use shop_platform::database::{self, DatabaseSettings};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
 use shop_schemas::RegistryConfig;
-use shop_schemas::registry::RegistryAdmin;
 use shop_topics::Layout;
-use shop_topics::cluster::Cluster;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A name for this run, unique on one machine and a plain SQL identifier (letters, digits,
@@ -37,19 +35,9 @@ pub(crate) async fn create_topics(
         ..Layout::default()
     };
     let specs = layout.specs();
-    let cluster = Cluster::new(kafka, timeout).context("while connecting to Kafka")?;
-    let plans = cluster
-        .plan(&specs)
+    shop_topics::provision(kafka, registry, &specs, timeout)
         .await
-        .context("while reading the cluster's topics")?;
-    cluster
-        .apply(&plans, false)
-        .await
-        .context("while creating the run's topics")?;
-    let admin = RegistryAdmin::new(registry).context("while connecting to the schema registry")?;
-    shop_topics::subjects::register_all(&admin, &shop_topics::subjects::subjects(&specs))
-        .await
-        .context("while registering the run's subjects")?;
+        .context("while creating the run's topics and registering their schemas")?;
     Ok(specs.into_iter().map(|spec| spec.name).collect())
 }
 

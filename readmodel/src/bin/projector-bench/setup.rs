@@ -5,8 +5,6 @@ use anyhow::Context;
 use shop_platform::database::{self, DatabaseSettings};
 use shop_platform::kafka::KafkaSettings;
 use shop_schemas::RegistryConfig;
-use shop_schemas::registry::RegistryAdmin;
-use shop_topics::cluster::Cluster;
 use shop_topics::{Layout, TopicNames};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -27,19 +25,9 @@ pub(crate) async fn create_topics(
         ..Layout::default()
     };
     let specs = layout.specs();
-    let cluster = Cluster::new(kafka, timeout).context("while connecting to Kafka")?;
-    let plans = cluster
-        .plan(&specs)
+    shop_topics::provision(kafka, registry, &specs, timeout)
         .await
-        .context("while reading the cluster's topics")?;
-    cluster
-        .apply(&plans, false)
-        .await
-        .context("while creating the run's topics")?;
-    let admin = RegistryAdmin::new(registry).context("while connecting to the schema registry")?;
-    shop_topics::subjects::register_all(&admin, &shop_topics::subjects::subjects(&specs))
-        .await
-        .context("while registering the run's subjects")?;
+        .context("while creating the run's topics and registering their schemas")?;
     Ok(TopicNames::with_prefix(prefix))
 }
 
