@@ -86,4 +86,40 @@ pub mod metrics {
     pub const PROJECTOR_BATCH_SECONDS: &str = "shop_projector_batch_seconds";
     /// Failed batch writes that were retried (the database was away).
     pub const PROJECTOR_RETRIES: &str = "shop_projector_retries_total";
+    /// Order status transitions applied to the read model, by status (`PENDING`, `CONFIRMED`,
+    /// ...). Counted by the projector after its database commit, for records it had not
+    /// applied before, so a replay does not count twice: the saga's outcomes.
+    pub const ORDER_TRANSITIONS: &str = "shop_orders_transitions_total";
+
+    /// Lag monitor: records a group has yet to consume, by group, topic and partition.
+    pub const LAG_RECORDS: &str = "shop_lag_records";
+    /// Lag monitor: how long the oldest unconsumed record has waited, by group, topic and
+    /// partition (0 when caught up).
+    pub const LAG_SECONDS: &str = "shop_lag_seconds";
+    /// Lag monitor: partition status code (0 OK, 1 WARNING, 2 REWIND, 3 STALLED, 4 STOPPED), by
+    /// group, topic and partition.
+    pub const LAG_PARTITION_STATUS: &str = "shop_lag_partition_status";
+    /// Lag monitor: committed offset, by group, topic and partition (absent before the first
+    /// commit).
+    pub const LAG_COMMITTED_OFFSET: &str = "shop_lag_committed_offset";
+    /// Lag monitor: a group's lag in records, summed over its partitions, by group.
+    pub const LAG_GROUP_RECORDS: &str = "shop_lag_group_records";
+    /// Lag monitor: a group's lag in seconds, the largest of its partitions, by group.
+    pub const LAG_GROUP_SECONDS: &str = "shop_lag_group_seconds";
+    /// Lag monitor: 1 for a group's current status and 0 for the others, by group and status
+    /// (`OK`, `WARNING`, `REWIND`, `STALLED`, `STOPPED`): alert on `== 1`.
+    pub const LAG_GROUP_STATUS: &str = "shop_lag_group_status";
+    /// Lag monitor: records committed per second, by group (over the rate window).
+    pub const GROUP_CONSUME_RATE: &str = "shop_lag_group_consume_rate";
+    /// Lag monitor: records produced per second, by topic (over the rate window).
+    pub const TOPIC_PRODUCE_RATE: &str = "shop_lag_topic_produce_rate";
+    /// Lag monitor: log-end offset (high watermark), by topic and partition.
+    pub const TOPIC_END_OFFSET: &str = "shop_lag_topic_end_offset";
+    /// Lag monitor: last stable offset (what read_committed consumers can read), by topic and
+    /// partition.
+    pub const TOPIC_STABLE_OFFSET: &str = "shop_lag_topic_stable_offset";
+    /// Lag monitor: time to take one sample of every group.
+    pub const MONITOR_SAMPLE_SECONDS: &str = "shop_lag_monitor_sample_seconds";
+    /// Lag monitor: samples that failed (the broker did not answer), by stage.
+    pub const MONITOR_SAMPLE_ERRORS: &str = "shop_lag_monitor_sample_errors_total";
 }
