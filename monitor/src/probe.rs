@@ -1,0 +1,221 @@
+//! Looks at the first record a group has yet to read: its offset and its timestamp.
+//!
+//! This is what makes lag honest about transactions and time:
+//! - **Markers.** A transactional producer ends each transaction with a control record (a
+//!   *marker*) that takes an offset but is never delivered. A consumer that has read everything
+//!   commits the marker's offset, one below the end, so `end - committed` says 1 forever. Read
+//!   under `read_committed` from the committed offset, the partition either yields its next
+//!   real record (whose offset is where the group's work starts) or reaches its end without
+//!   one: then the group is caught up, and its lag is 0.
+//! - **Seconds.** The record's timestamp says how long the oldest unconsumed record has been
+//!   waiting, exactly, without a history of offsets to interpolate from (which a freshly started
+//!   monitor would not have). The cost is one small fetch per lagging partition whose committed
+//!   offset moved since the last probe; the answer for an unchanged offset is kept.
+//!
+//! `PartitionEOF` names only the partition, so each round reads one topic.
+
+use crate::offsets::Partition;
+use anyhow::Context as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use shop_platform::kafka::{KafkaSettings, TracingContext};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What reading from an offset found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The first readable record at or after the offset.
+    Record {
+        offset: i64,
+        /// Its timestamp (epoch millis), if it has one.
+        timestamp_ms: Option<i64>,
+    },
+    /// Nothing readable before the end (only markers or aborted records): caught up.
+    AtEnd,
+    /// The broker did not answer in time; lag falls back to offset arithmetic.
+    Unknown,
+}
+
+/// One probe to make: read `partition` from `from`, whose readable end is `end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    pub partition: Partition,
+    pub from: i64,
+    pub end: i64,
+}
+
+/// A kept answer and what it was asked.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    end: i64,
+    probe: Probe,
+}
+
+/// The probing consumer and its answers.
+pub struct Prober {
+    consumer: StreamConsumer<TracingContext>,
+    timeout: Duration,
+    kept: HashMap<(Partition, i64), Kept>,
+}
+
+impl std::fmt::Debug for Prober {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Prober")
+            .field("timeout", &self.timeout)
+            .field("kept", &self.kept.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Prober {
+    /// A `read_committed` consumer that reads small fetches and reports partition ends.
+    ///
+    /// # Errors
+    /// librdkafka refuses the configuration.
+    pub fn new(kafka: &KafkaSettings, timeout: Duration) -> anyhow::Result<Self> {
+        let mut config = kafka.admin();
+        config
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("group.id", "shop-monitor-unused")
+            .set("fetch.wait.max.ms", "10")
+            .set("max.partition.fetch.bytes", "65536")
+            .set("queued.max.messages.kbytes", "4096");
+        for (key, value) in &kafka.overrides {
+            config.set(key, value);
+        }
+        Ok(Self {
+            consumer: config
+                .create_with_context(TracingContext)
+                .context("creating the record prober")?,
+            timeout,
+            kept: HashMap::new(),
+        })
+    }
+
+    /// Answers every request, from what is kept where the question has not changed.
+    ///
+    /// An answer found at `from` stays true while `from` does (records do not change); an
+    /// end-of-partition answer only while the end does too. Two groups on one partition at
+    /// different offsets are two requests, read in two rounds.
+    pub async fn probe(&mut self, requests: &[ProbeRequest]) -> BTreeMap<(Partition, i64), Probe> {
+        let mut answers = BTreeMap::new();
+        // topic -> round -> requests, each partition at most once per round.
+        let mut rounds: BTreeMap<&str, Vec<Vec<&ProbeRequest>>> = BTreeMap::new();
+        let mut asked: BTreeMap<&Partition, usize> = BTreeMap::new();
+        for request in requests {
+            let key = (request.partition.clone(), request.from);
+            if answers.contains_key(&key) {
+                continue;
+            }
+            let kept = self.kept.get(&key).filter(|kept| match kept.probe {
+                Probe::Record { offset, .. } => offset < request.end,
+                Probe::AtEnd => kept.end == request.end,
+                Probe::Unknown => false,
+            });
+            if let Some(kept) = kept {
+                answers.insert(key, kept.probe);
+                continue;
+            }
+            let round = asked.entry(&request.partition).or_default();
+            let topic_rounds = rounds.entry(request.partition.0.as_str()).or_default();
+            if topic_rounds.len() <= *round {
+                topic_rounds.push(Vec::new());
+            }
+            topic_rounds[*round].push(request);
+            *round += 1;
+        }
+        for (topic, topic_rounds) in rounds {
+            for round in topic_rounds {
+                let found = self.probe_topic(topic, &round).await;
+                for request in round {
+                    let probe = found
+                        .get(&request.partition.1)
+                        .copied()
+                        .unwrap_or(Probe::Unknown);
+                    let key = (request.partition.clone(), request.from);
+                    self.kept.insert(
+                        key.clone(),
+                        Kept {
+                            end: request.end,
+                            probe,
+                        },
+                    );
+                    answers.insert(key, probe);
+                }
+            }
+        }
+        // Keep only what may be asked again: the answers to this sample's questions.
+        self.kept.retain(|key, _| answers.contains_key(key));
+        answers
+    }
+
+    /// One round: assign the topic's partitions at their offsets and read until each has
+    /// given a record or its end, or the timeout.
+    async fn probe_topic(&self, topic: &str, requests: &[&ProbeRequest]) -> BTreeMap<i32, Probe> {
+        let mut found = BTreeMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for request in requests {
+            if let Err(error) = assignment.add_partition_offset(
+                topic,
+                request.partition.1,
+                Offset::Offset(request.from),
+            ) {
+                tracing::warn!(%error, topic, "cannot probe a partition");
+            }
+        }
+        if let Err(error) = self.consumer.assign(&assignment) {
+            tracing::warn!(%error, topic, "cannot assign partitions to probe");
+            return found;
+        }
+        let from: BTreeMap<i32, i64> = requests
+            .iter()
+            .map(|request| (request.partition.1, request.from))
+            .collect();
+        let deadline = Instant::now() + self.timeout;
+        while found.len() < from.len() {
+            let next = tokio::time::timeout_at(deadline, self.consumer.recv()).await;
+            match next {
+                Err(_elapsed) => {
+                    tracing::debug!(topic, answered = found.len(), "probe timed out");
+                    break;
+                }
+                Ok(Ok(message)) => {
+                    let partition = message.partition();
+                    // A record left over from an earlier round of this topic is older than
+                    // what is asked now; only the first one at or after `from` answers.
+                    let wanted = message.topic() == topic
+                        && from
+                            .get(&partition)
+                            .is_some_and(|from| message.offset() >= *from);
+                    if wanted {
+                        found.entry(partition).or_insert(Probe::Record {
+                            offset: message.offset(),
+                            timestamp_ms: message.timestamp().to_millis(),
+                        });
+                    }
+                }
+                Ok(Err(KafkaError::PartitionEOF(partition))) => {
+                    if from.contains_key(&partition) {
+                        found.entry(partition).or_insert(Probe::AtEnd);
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, topic, "probe read failed");
+                    break;
+                }
+            }
+        }
+        // Stop fetching until the next round asks again.
+        if let Err(error) = self.consumer.unassign() {
+            tracing::debug!(%error, "cannot unassign the prober");
+        }
+        found
+    }
+}
