@@ -12,7 +12,8 @@
 //!   monitor would not have). The cost is one small fetch per lagging partition whose committed
 //!   offset moved since the last probe; the answer for an unchanged offset is kept.
 //!
-//! `PartitionEOF` names only the partition, so each round reads one topic.
+//! `PartitionEOF` names only the partition, so each round reads one topic, and within a
+//! budget: rounds past it fall back to offset arithmetic for that sample.
 
 use crate::offsets::Partition;
 use anyhow::Context as _;
@@ -21,7 +22,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -60,6 +61,10 @@ pub struct Prober {
     consumer: StreamConsumer<TracingContext>,
     timeout: Duration,
     kept: HashMap<(Partition, i64), Kept>,
+    /// Where the next sample's rounds start.
+    next_round: usize,
+    /// Partitions assigned to the consumer (paused between rounds).
+    assigned: HashSet<Partition>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -96,15 +101,22 @@ impl Prober {
                 .context("creating the record prober")?,
             timeout,
             kept: HashMap::new(),
+            next_round: 0,
+            assigned: HashSet::new(),
         })
     }
 
-    /// Answers every request, from what is kept where the question has not changed.
+    /// Answers every request, from what is kept where the question has not changed, reading
+    /// for at most about `budget`.
     ///
     /// An answer found at `from` stays true while `from` does (records do not change); an
     /// end-of-partition answer only while the end does too. Two groups on one partition at
     /// different offsets are two requests, read in two rounds.
-    pub async fn probe(&mut self, requests: &[ProbeRequest]) -> BTreeMap<(Partition, i64), Probe> {
+    pub async fn probe(
+        &mut self,
+        requests: &[ProbeRequest],
+        budget: Duration,
+    ) -> BTreeMap<(Partition, i64), Probe> {
         let mut answers = BTreeMap::new();
         // topic -> round -> requests, each partition at most once per round.
         let mut rounds: BTreeMap<&str, Vec<Vec<&ProbeRequest>>> = BTreeMap::new();
@@ -131,24 +143,52 @@ impl Prober {
             topic_rounds[*round].push(request);
             *round += 1;
         }
-        for (topic, topic_rounds) in rounds {
-            for round in topic_rounds {
-                let found = self.probe_topic(topic, &round).await;
-                for request in round {
-                    let probe = found
-                        .get(&request.partition.1)
-                        .copied()
-                        .unwrap_or(Probe::Unknown);
-                    let key = (request.partition.clone(), request.from);
-                    self.kept.insert(
-                        key.clone(),
-                        Kept {
-                            end: request.end,
-                            probe,
-                        },
-                    );
-                    answers.insert(key, probe);
-                }
+        self.assign_new(requests);
+        // Rounds past the budget answer `Unknown`; the next sample starts where this one
+        // stopped, so with many lagging topics every one is read in turn.
+        let mut all_rounds: Vec<(&str, Vec<&ProbeRequest>)> = rounds
+            .into_iter()
+            .flat_map(|(topic, topic_rounds)| topic_rounds.into_iter().map(move |round| (topic, round)))
+            .collect();
+        let start = self.next_round % all_rounds.len().max(1);
+        all_rounds.rotate_left(start);
+        let started = Instant::now();
+        let mut done = 0;
+        for (topic, round) in &all_rounds {
+            if started.elapsed() >= budget {
+                break;
+            }
+            let round_started = Instant::now();
+            let found = self.probe_topic(topic, round).await;
+            tracing::trace!(topic, partitions = round.len(), answered = found.len(), took_ms = round_started.elapsed().as_millis(), "probe round");
+            for request in round {
+                let probe = found
+                    .get(&request.partition.1)
+                    .copied()
+                    .unwrap_or(Probe::Unknown);
+                let key = (request.partition.clone(), request.from);
+                self.kept.insert(
+                    key.clone(),
+                    Kept {
+                        end: request.end,
+                        probe,
+                    },
+                );
+                answers.insert(key, probe);
+            }
+            done += 1;
+        }
+        if done < all_rounds.len() {
+            tracing::debug!(
+                rounds = all_rounds.len(),
+                done,
+                "probe budget spent; the rest of the lagging partitions fall back to offsets"
+            );
+        }
+        self.next_round = start + done;
+        for (_, round) in &all_rounds[done..] {
+            for request in round {
+                answers.insert((request.partition.clone(), request.from), Probe::Unknown);
             }
         }
         // Keep only what may be asked again: the answers to this sample's questions.
@@ -156,23 +196,65 @@ impl Prober {
         answers
     }
 
-    /// One round: assign the topic's partitions at their offsets and read until each has
-    /// given a record or its end, or the timeout.
-    async fn probe_topic(&self, topic: &str, requests: &[&ProbeRequest]) -> BTreeMap<i32, Probe> {
-        let mut found = BTreeMap::new();
-        let mut assignment = TopicPartitionList::new();
+    /// Assigns, paused, every requested partition not assigned yet, all in one call.
+    ///
+    /// librdkafka applies assignment changes on its one-second group timer: assigning per
+    /// round cost a second a round. Assigned once, a partition is moved with seeks from then
+    /// on; one that is not started yet when its round comes answers `Unknown` that sample.
+    fn assign_new(&mut self, requests: &[ProbeRequest]) {
+        let mut fresh = TopicPartitionList::new();
+        let mut added = Vec::new();
         for request in requests {
-            if let Err(error) = assignment.add_partition_offset(
-                topic,
-                request.partition.1,
-                Offset::Offset(request.from),
-            ) {
+            if self.assigned.contains(&request.partition) || added.contains(&request.partition) {
+                continue;
+            }
+            let (topic, partition) = &request.partition;
+            if fresh
+                .add_partition_offset(topic, *partition, Offset::Offset(request.from))
+                .is_ok()
+            {
+                added.push(request.partition.clone());
+            }
+        }
+        if added.is_empty() {
+            return;
+        }
+        let assigned = self
+            .consumer
+            .incremental_assign(&fresh)
+            .and_then(|()| self.consumer.pause(&fresh));
+        match assigned {
+            Ok(()) => self.assigned.extend(added),
+            Err(error) => tracing::warn!(%error, "cannot assign partitions to probe"),
+        }
+    }
+
+    /// One round: point the topic's partitions at their offsets and read until each has
+    /// given a record or its end, or the timeout; then pause them.
+    ///
+    /// The partitions were assigned (paused) by [`Self::assign_new`]; a round moves them with a
+    /// seek and resumes them, which takes effect at once.
+    async fn probe_topic(
+        &mut self,
+        topic: &str,
+        requests: &[&ProbeRequest],
+    ) -> BTreeMap<i32, Probe> {
+        let mut found = BTreeMap::new();
+        let mut known = TopicPartitionList::new();
+        for request in requests {
+            if let Err(error) =
+                known.add_partition_offset(topic, request.partition.1, Offset::Offset(request.from))
+            {
                 tracing::warn!(%error, topic, "cannot probe a partition");
             }
         }
-        if let Err(error) = self.consumer.assign(&assignment) {
-            tracing::warn!(%error, topic, "cannot assign partitions to probe");
-            return found;
+        if known.count() > 0 {
+            // A zero timeout makes the seek asynchronous: it is queued ahead of the resume.
+            let seeks = self.consumer.seek_partitions(known.clone(), Duration::ZERO);
+            if let Err(error) = seeks.and_then(|_| self.consumer.resume(&known)) {
+                tracing::debug!(%error, topic, "cannot move the prober");
+                return found;
+            }
         }
         let from: BTreeMap<i32, i64> = requests
             .iter()
@@ -213,8 +295,12 @@ impl Prober {
             }
         }
         // Stop fetching until the next round asks again.
-        if let Err(error) = self.consumer.unassign() {
-            tracing::debug!(%error, "cannot unassign the prober");
+        let mut round = TopicPartitionList::new();
+        for request in requests {
+            round.add_partition(topic, request.partition.1);
+        }
+        if let Err(error) = self.consumer.pause(&round) {
+            tracing::debug!(%error, topic, "cannot pause the prober");
         }
         found
     }

@@ -13,6 +13,9 @@ use crate::tail::{SharedCommits, with_table};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+/// How long the first sample may spend reading first records (later ones: half an interval).
+const FIRST_PROBE_BUDGET: Duration = Duration::from_secs(10);
+
 /// Which groups are monitored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSelection {
@@ -131,6 +134,7 @@ impl Sampler {
             }
         };
         let now_ms = now_millis();
+        let asked = started.elapsed();
 
         let isolation = self.settings.isolation;
         let mut requests = Vec::new();
@@ -148,7 +152,22 @@ impl Sampler {
                 }
             }
         }
-        let probes = self.prober.probe(&requests).await;
+        // Probing gets half an interval, so a sample of many lagging topics still fits in one;
+        // the first sample gets longer, so the first report does not count markers as lag.
+        let budget = if self.rates.is_empty() {
+            FIRST_PROBE_BUDGET.max(self.settings.interval / 2)
+        } else {
+            self.settings.interval / 2
+        };
+        let probes = self.prober.probe(&requests, budget).await;
+        tracing::debug!(
+            groups = groups.len(),
+            partitions = offsets.len(),
+            probes = requests.len(),
+            offsets_ms = asked.as_millis(),
+            probes_ms = (started.elapsed() - asked).as_millis(),
+            "sampled"
+        );
 
         let mut reports = Vec::new();
         let mut seen = BTreeSet::new();
