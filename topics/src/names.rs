@@ -57,8 +57,9 @@ pub mod headers {
     pub const DLQ_TIME: &str = "shop.dlq.time";
 }
 
-/// Prometheus metric names. Labels are bounded: processor, topic, partition, kind; never an
-/// order or user id.
+/// Prometheus metric names. Labels are bounded: processor, topic, partition, kind, group,
+/// status; the ingress's method, route template, status, kind and result; never an order or
+/// user id.
 pub mod metrics {
     /// Input records read, by processor and topic.
     pub const RECORDS_IN: &str = "shop_processor_records_in_total";
@@ -122,4 +123,58 @@ pub mod metrics {
     pub const MONITOR_SAMPLE_SECONDS: &str = "shop_lag_monitor_sample_seconds";
     /// Lag monitor: samples that failed (the broker did not answer), by stage.
     pub const MONITOR_SAMPLE_ERRORS: &str = "shop_lag_monitor_sample_errors_total";
+
+    /// Ingress: HTTP requests answered, by method, route template and status.
+    pub const INGRESS_HTTP_REQUESTS: &str = "shop_ingress_http_requests_total";
+    /// Ingress: time to answer one HTTP request, by method and route template.
+    pub const INGRESS_HTTP_REQUEST_SECONDS: &str = "shop_ingress_http_request_duration_seconds";
+    /// Ingress: commands handed to Kafka, by kind and result (`sent`, `full`, `unavailable`,
+    /// `failed`).
+    pub const INGRESS_COMMANDS: &str = "shop_ingress_commands_total";
+    /// Ingress: requests that asked to wait for an outcome, by result (`decided`, `timeout`,
+    /// `skipped`).
+    pub const INGRESS_OUTCOME_WAITS: &str = "shop_ingress_outcome_waits_total";
+    /// Ingress: outcomes read from `commands.outcomes`, by whether a request was waiting for
+    /// them (`waited`: `true`, `false`).
+    pub const INGRESS_OUTCOMES_READ: &str = "shop_ingress_outcomes_read_total";
+    /// Ingress: requests refused by the per-user rate limit.
+    pub const INGRESS_RATE_LIMITED: &str = "shop_ingress_rate_limited_total";
+
+    /// Every name above, for whatever must check a name against the list (the monitoring
+    /// configuration's test in `tests/monitoring_config.rs`); a new name goes here too.
+    pub const ALL: &[&str] = &[
+        RECORDS_IN,
+        RECORDS_OUT,
+        DEAD_LETTERS,
+        HANDLER_SECONDS,
+        COMMIT_SECONDS,
+        BATCH_RECORDS,
+        ABORTS,
+        RESTORE_SECONDS,
+        REBALANCES,
+        DEADLINES_FIRED,
+        PROJECTOR_RECORDS,
+        PROJECTOR_BATCH_SECONDS,
+        PROJECTOR_RETRIES,
+        ORDER_TRANSITIONS,
+        LAG_RECORDS,
+        LAG_SECONDS,
+        LAG_PARTITION_STATUS,
+        LAG_COMMITTED_OFFSET,
+        LAG_GROUP_RECORDS,
+        LAG_GROUP_SECONDS,
+        LAG_GROUP_STATUS,
+        GROUP_CONSUME_RATE,
+        TOPIC_PRODUCE_RATE,
+        TOPIC_END_OFFSET,
+        TOPIC_STABLE_OFFSET,
+        MONITOR_SAMPLE_SECONDS,
+        MONITOR_SAMPLE_ERRORS,
+        INGRESS_HTTP_REQUESTS,
+        INGRESS_HTTP_REQUEST_SECONDS,
+        INGRESS_COMMANDS,
+        INGRESS_OUTCOME_WAITS,
+        INGRESS_OUTCOMES_READ,
+        INGRESS_RATE_LIMITED,
+    ];
 }
