@@ -24,7 +24,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, clap::Args)]
 pub struct MonitorFlags {
     /// Also monitor these groups (comma separated), besides the pipeline's own.
-    #[arg(long = "monitor-groups", env = "SHOP_MONITOR_GROUPS", value_delimiter = ',')]
+    #[arg(
+        long = "monitor-groups",
+        env = "SHOP_MONITOR_GROUPS",
+        value_delimiter = ','
+    )]
     pub groups: Vec<String>,
     /// Monitor every group whose name starts with this; default `<topic prefix>shop-`, the
     /// pipeline's groups. `-` monitors only `--monitor-groups`.
@@ -157,7 +161,10 @@ async fn sample_until(
         _ = ready.wait_for(|ready| *ready) => {}
     }
     let clients = OffsetClients::new(&settings.kafka, settings.request_timeout)?;
-    let prober = Prober::new(&settings.kafka, settings.request_timeout.min(Duration::from_secs(2)))?;
+    let prober = Prober::new(
+        &settings.kafka,
+        settings.request_timeout.min(Duration::from_secs(2)),
+    )?;
     let mut sampler = Sampler::new(settings.sampler.clone(), commits, clients, prober);
     let mut ticks = tokio::time::interval(settings.sampler.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -176,7 +183,10 @@ async fn sample_until(
             }
             Err(error) => {
                 metrics::counter!(names::MONITOR_SAMPLE_ERRORS, "stage" => "sample").increment(1);
-                tracing::warn!(error = format!("{error:#}"), "lag sample failed; next one in an interval");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "lag sample failed; next one in an interval"
+                );
             }
         }
     }
@@ -197,7 +207,10 @@ async fn connect_tail(
             Ok(tail) => return Some(tail),
             Err(error) => {
                 metrics::counter!(names::MONITOR_SAMPLE_ERRORS, "stage" => "connect").increment(1);
-                tracing::warn!(error = format!("{error:#}"), "cannot read __consumer_offsets yet; retrying");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot read __consumer_offsets yet; retrying"
+                );
             }
         }
         tokio::select! {

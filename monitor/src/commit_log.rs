@@ -284,7 +284,12 @@ mod tests {
                 field: "commit timestamp"
             })
         );
-        let future = 9_i16.to_be_bytes().iter().chain(&[0; 8]).copied().collect::<Vec<_>>();
+        let future = 9_i16
+            .to_be_bytes()
+            .iter()
+            .chain(&[0; 8])
+            .copied()
+            .collect::<Vec<_>>();
         assert_eq!(
             decode(Some(&key(1, "g", "t", 0)), Some(&future)),
             Err(DecodeError::UnknownValueVersion(9))
@@ -313,7 +318,14 @@ mod tests {
         bytes.push(0);
         let decoded = decode(Some(&key(1, "g", "t", 0)), Some(&bytes));
         assert!(
-            matches!(decoded, Ok(CommitRecord::Commit { offset: 9, commit_time_ms: 77, .. })),
+            matches!(
+                decoded,
+                Ok(CommitRecord::Commit {
+                    offset: 9,
+                    commit_time_ms: 77,
+                    ..
+                })
+            ),
             "{decoded:?}"
         );
     }

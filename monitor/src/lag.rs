@@ -109,7 +109,11 @@ mod tests {
     #[test]
     fn without_a_commit_the_group_starts_at_the_log_start() {
         assert_eq!(position(None, &offsets(40, 100, 100)), 40);
-        assert_eq!(position(Some(10), &offsets(40, 100, 100)), 40, "retention ate it");
+        assert_eq!(
+            position(Some(10), &offsets(40, 100, 100)),
+            40,
+            "retention ate it"
+        );
         assert_eq!(position(Some(70), &offsets(40, 100, 100)), 70);
     }
 

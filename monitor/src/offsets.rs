@@ -17,6 +17,12 @@ use std::time::Duration;
 /// A topic and partition.
 pub type Partition = (String, i32);
 
+/// How often kept partition lists are asked for again.
+const METADATA_REFRESH: Duration = Duration::from_secs(30);
+
+/// How often group memberships are asked for again.
+const MEMBERSHIP_REFRESH: Duration = Duration::from_secs(10);
+
 /// Where a partition's log starts and ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogOffsets {
@@ -30,11 +36,16 @@ pub struct LogOffsets {
 
 /// Clients that answer metadata, offset and group questions (blocking calls, run on the
 /// blocking pool).
-#[derive(Clone)]
 pub struct OffsetClients {
     uncommitted: Arc<BaseConsumer<TracingContext>>,
     committed: Arc<BaseConsumer<TracingContext>>,
     timeout: Duration,
+    /// Kept partition lists, and when they were last all refreshed.
+    partitions: BTreeMap<String, Vec<i32>>,
+    metadata_at: Option<std::time::Instant>,
+    /// Kept group memberships, and when they were asked for.
+    memberships: BTreeMap<String, GroupMembership>,
+    memberships_at: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for OffsetClients {
@@ -69,44 +80,87 @@ impl OffsetClients {
             for (key, value) in &kafka.overrides {
                 config.set(key, value);
             }
-            Ok(Arc::new(config.create_with_context(TracingContext).with_context(
-                || format!("creating the {isolation} offsets client"),
-            )?))
+            Ok(Arc::new(
+                config
+                    .create_with_context(TracingContext)
+                    .with_context(|| format!("creating the {isolation} offsets client"))?,
+            ))
         };
         Ok(Self {
             uncommitted: client("read_uncommitted")?,
             committed: client("read_committed")?,
             timeout,
+            partitions: BTreeMap::new(),
+            metadata_at: None,
+            memberships: BTreeMap::new(),
+            memberships_at: None,
         })
     }
 
     /// The partitions of each of `topics` that exists (a deleted topic is left out).
     ///
+    /// Partition counts change rarely, and a cluster's full metadata can be large (every topic
+    /// of every team), so answers are kept: a topic not seen before is asked for on its own, and
+    /// the kept ones are refreshed together every [`METADATA_REFRESH`].
+    ///
     /// # Errors
     /// The metadata does not arrive in time.
     pub async fn partitions(
-        &self,
+        &mut self,
         topics: BTreeSet<String>,
     ) -> anyhow::Result<BTreeMap<String, Vec<i32>>> {
-        let client = Arc::clone(&self.uncommitted);
-        let timeout = self.timeout;
-        blocking(move || {
-            let metadata = client
-                .fetch_metadata(None, timeout)
-                .context("reading the cluster's metadata")?;
-            Ok(metadata
-                .topics()
+        let stale = self
+            .metadata_at
+            .is_none_or(|at| at.elapsed() >= METADATA_REFRESH);
+        let wanted: Vec<String> = if stale {
+            topics.iter().cloned().collect()
+        } else {
+            topics
                 .iter()
-                .filter(|topic| topics.contains(topic.name()) && topic.error().is_none())
-                .map(|topic| {
-                    let mut partitions: Vec<i32> =
-                        topic.partitions().iter().map(|partition| partition.id()).collect();
-                    partitions.sort_unstable();
-                    (topic.name().to_owned(), partitions)
-                })
-                .collect())
-        })
-        .await
+                .filter(|topic| !self.partitions.contains_key(*topic))
+                .cloned()
+                .collect()
+        };
+        if !wanted.is_empty() {
+            let client = Arc::clone(&self.uncommitted);
+            let timeout = self.timeout;
+            let found = blocking(move || {
+                let mut found = BTreeMap::new();
+                for topic in wanted {
+                    let metadata = client
+                        .fetch_metadata(Some(&topic), timeout)
+                        .with_context(|| format!("reading the metadata of {topic}"))?;
+                    let partitions: Option<Vec<i32>> = metadata
+                        .topics()
+                        .iter()
+                        .find(|found| found.name() == topic && found.error().is_none())
+                        .map(|found| {
+                            let mut ids: Vec<i32> =
+                                found.partitions().iter().map(|p| p.id()).collect();
+                            ids.sort_unstable();
+                            ids
+                        });
+                    found.insert(topic, partitions);
+                }
+                Ok(found)
+            })
+            .await?;
+            for (topic, partitions) in found {
+                match partitions {
+                    Some(ids) if !ids.is_empty() => {
+                        self.partitions.insert(topic, ids);
+                    }
+                    _ => {
+                        self.partitions.remove(&topic);
+                    }
+                }
+            }
+            if stale {
+                self.metadata_at = Some(std::time::Instant::now());
+            }
+        }
+        self.partitions.retain(|topic, _| topics.contains(topic));
+        Ok(self.partitions.clone())
     }
 
     /// Log start, high watermark and last stable offset of every partition asked for; a
@@ -155,32 +209,60 @@ impl OffsetClients {
         .await
     }
 
-    /// State and member count of every group the coordinators know.
-    ///
-    /// # Errors
-    /// The group list does not arrive in time.
-    pub async fn memberships(&self) -> anyhow::Result<BTreeMap<String, GroupMembership>> {
-        let client = Arc::clone(&self.uncommitted);
-        let timeout = self.timeout;
-        blocking(move || {
-            let groups = client
-                .fetch_group_list(None, timeout)
-                .context("listing consumer groups")?;
-            Ok(groups
-                .groups()
+    /// State and member count of each of `groups`, asked for one group at a time (listing
+    /// every group of the cluster means describing every one of them) and at most every
+    /// [`MEMBERSHIP_REFRESH`]; between refreshes the kept answers are returned. A group the
+    /// coordinator does not answer for is left out.
+    pub async fn memberships(
+        &mut self,
+        groups: &BTreeSet<String>,
+    ) -> BTreeMap<String, GroupMembership> {
+        let due = self
+            .memberships_at
+            .is_none_or(|at| at.elapsed() >= MEMBERSHIP_REFRESH)
+            || groups
                 .iter()
-                .map(|group| {
-                    (
-                        group.name().to_owned(),
-                        GroupMembership {
-                            state: group.state().to_owned(),
-                            members: group.members().len(),
-                        },
-                    )
-                })
-                .collect())
-        })
-        .await
+                .any(|group| !self.memberships.contains_key(group));
+        if due {
+            let client = Arc::clone(&self.uncommitted);
+            let timeout = self.timeout;
+            let wanted: Vec<String> = groups.iter().cloned().collect();
+            let answered = blocking(move || {
+                let mut answered = BTreeMap::new();
+                for group in wanted {
+                    match client.fetch_group_list(Some(&group), timeout) {
+                        Ok(list) => {
+                            if let Some(found) = list.groups().iter().find(|g| g.name() == group) {
+                                answered.insert(
+                                    group,
+                                    GroupMembership {
+                                        state: found.state().to_owned(),
+                                        members: found.members().len(),
+                                    },
+                                );
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, group, "no membership for the group");
+                        }
+                    }
+                }
+                Ok(answered)
+            })
+            .await;
+            match answered {
+                Ok(answered) => {
+                    self.memberships = answered;
+                    self.memberships_at = Some(std::time::Instant::now());
+                }
+                Err(error) => tracing::debug!(error = format!("{error:#}"), "no memberships"),
+            }
+        }
+        self.memberships
+            .iter()
+            .filter(|(group, _)| groups.contains(*group))
+            .map(|(group, membership)| (group.clone(), membership.clone()))
+            .collect()
     }
 }
 

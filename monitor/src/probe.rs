@@ -23,6 +23,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -58,7 +59,7 @@ struct Kept {
 
 /// The probing consumer and its answers.
 pub struct Prober {
-    consumer: StreamConsumer<TracingContext>,
+    consumer: Arc<StreamConsumer<TracingContext>>,
     timeout: Duration,
     kept: HashMap<(Partition, i64), Kept>,
     /// Where the next sample's rounds start.
@@ -96,9 +97,11 @@ impl Prober {
             config.set(key, value);
         }
         Ok(Self {
-            consumer: config
-                .create_with_context(TracingContext)
-                .context("creating the record prober")?,
+            consumer: Arc::new(
+                config
+                    .create_with_context(TracingContext)
+                    .context("creating the record prober")?,
+            ),
             timeout,
             kept: HashMap::new(),
             next_round: 0,
@@ -148,7 +151,9 @@ impl Prober {
         // stopped, so with many lagging topics every one is read in turn.
         let mut all_rounds: Vec<(&str, Vec<&ProbeRequest>)> = rounds
             .into_iter()
-            .flat_map(|(topic, topic_rounds)| topic_rounds.into_iter().map(move |round| (topic, round)))
+            .flat_map(|(topic, topic_rounds)| {
+                topic_rounds.into_iter().map(move |round| (topic, round))
+            })
             .collect();
         let start = self.next_round % all_rounds.len().max(1);
         all_rounds.rotate_left(start);
@@ -160,7 +165,13 @@ impl Prober {
             }
             let round_started = Instant::now();
             let found = self.probe_topic(topic, round).await;
-            tracing::trace!(topic, partitions = round.len(), answered = found.len(), took_ms = round_started.elapsed().as_millis(), "probe round");
+            tracing::trace!(
+                topic,
+                partitions = round.len(),
+                answered = found.len(),
+                took_ms = round_started.elapsed().as_millis(),
+                "probe round"
+            );
             for request in round {
                 let probe = found
                     .get(&request.partition.1)
@@ -229,6 +240,51 @@ impl Prober {
         }
     }
 
+    /// Moves the partitions in `positions` to their offsets and resumes them; `false` when
+    /// they cannot be moved within the timeout.
+    ///
+    /// The seek waits for librdkafka's answer per partition: a partition assigned a moment ago
+    /// is not started until the group timer runs (within a second), and seeking it then fails
+    /// with a state error, which is retried rather than read as "no answer".
+    async fn seek(&self, topic: &str, positions: &TopicPartitionList) -> bool {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let consumer = Arc::clone(&self.consumer);
+            let list = positions.clone();
+            let seeked = tokio::task::spawn_blocking(move || {
+                consumer.seek_partitions(list, Duration::from_secs(1))
+            })
+            .await;
+            let failed = match seeked {
+                Ok(Ok(result)) => result
+                    .elements()
+                    .iter()
+                    .filter_map(|element| element.error().err())
+                    .next(),
+                Ok(Err(error)) => Some(error),
+                Err(error) => {
+                    tracing::warn!(%error, "the seek task panicked");
+                    return false;
+                }
+            };
+            match failed {
+                None => break,
+                Some(error) if Instant::now() >= deadline => {
+                    tracing::debug!(%error, topic, "cannot move the prober");
+                    return false;
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        match self.consumer.resume(positions) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, topic, "cannot resume the prober");
+                false
+            }
+        }
+    }
+
     /// One round: point the topic's partitions at their offsets and read until each has
     /// given a record or its end, or the timeout; then pause them.
     ///
@@ -248,13 +304,8 @@ impl Prober {
                 tracing::warn!(%error, topic, "cannot probe a partition");
             }
         }
-        if known.count() > 0 {
-            // A zero timeout makes the seek asynchronous: it is queued ahead of the resume.
-            let seeks = self.consumer.seek_partitions(known.clone(), Duration::ZERO);
-            if let Err(error) = seeks.and_then(|_| self.consumer.resume(&known)) {
-                tracing::debug!(%error, topic, "cannot move the prober");
-                return found;
-            }
+        if known.count() > 0 && !self.seek(topic, &known).await {
+            return found;
         }
         let from: BTreeMap<i32, i64> = requests
             .iter()

@@ -89,6 +89,8 @@ pub struct TopicReport {
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct History {
     pub interval_ms: u64,
+    /// How much history the monitor keeps (`SHOP_MONITOR_HISTORY`).
+    pub keep_ms: u64,
     pub points: Vec<HistoryPoint>,
 }
 

@@ -126,13 +126,8 @@ impl Sampler {
             .flat_map(|(topic, ids)| ids.iter().map(|id| (topic.clone(), *id)))
             .collect();
         let offsets = self.clients.log_offsets(all).await?;
-        let memberships = match self.clients.memberships().await {
-            Ok(memberships) => memberships,
-            Err(error) => {
-                tracing::debug!(error = format!("{error:#}"), "no group membership this sample");
-                BTreeMap::new()
-            }
-        };
+        let names: BTreeSet<String> = groups.keys().cloned().collect();
+        let memberships = self.clients.memberships(&names).await;
         let now_ms = now_millis();
         let asked = started.elapsed();
 
@@ -366,10 +361,13 @@ fn group_report(
         reason,
         state: membership.map(|membership| membership.state.clone()),
         members: membership.map(|membership| membership.members),
-        lag_records: partitions.iter().map(|partition| partition.lag_records).sum(),
-        lag_seconds: partitions
+        lag_records: partitions
             .iter()
-            .fold(None, |max, partition| max_seconds(max, partition.lag_seconds)),
+            .map(|partition| partition.lag_records)
+            .sum(),
+        lag_seconds: partitions.iter().fold(None, |max, partition| {
+            max_seconds(max, partition.lag_seconds)
+        }),
         consume_rate: 0.0,
         topics: topics.into_values().collect(),
         partitions,

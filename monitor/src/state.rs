@@ -59,6 +59,7 @@ impl MonitorState {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         History {
             interval_ms: u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
+            keep_ms: u64::try_from(self.keep.as_millis()).unwrap_or(u64::MAX),
             points: inner
                 .history
                 .iter()

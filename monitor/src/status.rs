@@ -119,7 +119,10 @@ pub fn evaluate(evidence: &Evidence<'_>, thresholds: &Thresholds) -> (Status, St
     if silent >= thresholds.stop_after {
         let reason = match evidence.commit {
             Some(_) => format!("no commit for {} with {lag} records to read", human(silent)),
-            None => format!("never committed; {lag} records to read for {}", human(silent)),
+            None => format!(
+                "never committed; {lag} records to read for {}",
+                human(silent)
+            ),
         };
         return (Status::Stopped, reason);
     }
@@ -158,7 +161,9 @@ fn growing(recent: &[LagPoint], window: Duration) -> Option<String> {
     let (first, last) = (recent.first()?, recent.last()?);
     let covered = elapsed(first.at_ms, last.at_ms);
     let enough = recent.len() >= 3 && covered >= window / 2;
-    let never_fell = recent.windows(2).all(|pair| pair[1].records >= pair[0].records);
+    let never_fell = recent
+        .windows(2)
+        .all(|pair| pair[1].records >= pair[0].records);
     (enough && never_fell && last.records > first.records).then(|| {
         format!(
             "lag grew from {} to {} over {}",
@@ -231,7 +236,10 @@ mod tests {
     #[test]
     fn no_commit_with_lag_is_stopped() {
         let quiet = commit(5, 80 * SECOND, 85 * SECOND);
-        assert_eq!(status(7, Some(&quiet), &points(&[7, 7, 7])), Status::Stopped);
+        assert_eq!(
+            status(7, Some(&quiet), &points(&[7, 7, 7])),
+            Status::Stopped
+        );
         let evidence = Evidence {
             now_ms: 110 * SECOND,
             lag: 7,
@@ -252,7 +260,10 @@ mod tests {
     #[test]
     fn committing_the_same_offset_with_lag_is_stalled() {
         let stuck = commit(5, 95 * SECOND, 109 * SECOND);
-        assert_eq!(status(7, Some(&stuck), &points(&[7, 7, 7])), Status::Stalled);
+        assert_eq!(
+            status(7, Some(&stuck), &points(&[7, 7, 7])),
+            Status::Stalled
+        );
         let moving = commit(5, 105 * SECOND, 109 * SECOND);
         assert_eq!(status(7, Some(&moving), &points(&[9, 8, 7])), Status::Ok);
     }
@@ -291,6 +302,9 @@ mod tests {
             [0, 1, 2, 3, 4],
             "codes are documented"
         );
-        assert_eq!(serde_json::to_string(&Status::Stalled).unwrap(), "\"STALLED\"");
+        assert_eq!(
+            serde_json::to_string(&Status::Stalled).unwrap(),
+            "\"STALLED\""
+        );
     }
 }

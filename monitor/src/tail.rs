@@ -61,9 +61,10 @@ impl CommitTail {
         for (key, value) in &kafka.overrides {
             config.set(key, value);
         }
-        let consumer: StreamConsumer<TracingContext> = config
-            .create_with_context(TracingContext)
-            .context("creating the __consumer_offsets reader")?;
+        let consumer: StreamConsumer<TracingContext> =
+            config
+                .create_with_context(TracingContext)
+                .context("creating the __consumer_offsets reader")?;
         let consumer = tokio::task::spawn_blocking(move || {
             let metadata = consumer
                 .fetch_metadata(Some(commit_log::TOPIC), timeout)

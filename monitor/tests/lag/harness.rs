@@ -59,12 +59,7 @@ impl Monitor {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(app::run(
-            settings,
-            listener,
-            Some(recorder()),
-            stop.clone(),
-        ));
+        let task = tokio::spawn(app::run(settings, listener, Some(recorder()), stop.clone()));
         Self {
             address,
             stop,
@@ -89,7 +84,12 @@ impl Monitor {
     }
 
     /// The group's report for one partition, from the latest sample.
-    pub(crate) async fn partition(&self, group: &str, topic: &str, partition: i64) -> Option<Value> {
+    pub(crate) async fn partition(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i64,
+    ) -> Option<Value> {
         let report = self.report().await?;
         report["groups"]
             .as_array()?
