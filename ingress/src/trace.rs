@@ -1,9 +1,15 @@
-//! W3C trace context (`traceparent`) for the commands the ingress sends: the caller's trace is
-//! continued with a new span id of our own, or a new trace is started when the request carries
-//! none or a malformed one. The processors copy the header from every input record to the
-//! records it causes, so one trace id follows a request through the pipeline.
+//! W3C trace context (`traceparent`) for the commands the ingress sends. Each API request runs
+//! in a server span (see `api::middleware::trace_request`) that continues the caller's trace, or
+//! starts one; the commands it sends carry that span's `traceparent`, so the processors' spans
+//! are its children. When spans are not exported, [`child_of`] continues the caller's trace
+//! with a span id of the ingress's own, as before export existed.
 
 use uuid::Uuid;
+
+/// The `traceparent` a request's commands carry, put into the request by the tracing
+/// middleware for the extractors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestTrace(pub String);
 
 /// The `traceparent` for a command caused by a request that carried `incoming`.
 ///

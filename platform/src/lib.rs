@@ -1,5 +1,5 @@
-//! What every shop binary shares: Kafka client settings, telemetry, PostgreSQL pools and
-//! graceful shutdown.
+//! What every shop binary shares: Kafka client settings, telemetry (logs, and span export with
+//! W3C trace context from hop to hop), PostgreSQL pools and graceful shutdown.
 //!
 //! Owns the plumbing only; no topic names (see `shop-topics`) and no record types (see
 //! `shop-schemas`).
@@ -10,3 +10,5 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace_context;
+pub mod tracing_otel;

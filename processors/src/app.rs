@@ -323,6 +323,13 @@ pub struct Args {
     /// How late the built-in gateway answers for the token `tok_late`.
     #[arg(long, env = "SHOP_PAYMENT_LATE_DELAY", default_value = "60s", value_parser = humantime::parse_duration)]
     pub payment_late_delay: Duration,
+    /// `shop-processors` only: also run the lag monitor, serving its dashboard and JSON API
+    /// here (its metrics join this process's, at `SHOP_METRICS_ADDR`).
+    #[arg(long, env = "SHOP_MONITOR_ADDR")]
+    pub monitor_addr: Option<std::net::SocketAddr>,
+    /// The monitor's settings (`shop-processors` with `SHOP_MONITOR_ADDR` only).
+    #[command(flatten)]
+    pub monitor: shop_monitor::app::MonitorFlags,
 }
 
 impl Args {
@@ -353,10 +360,14 @@ impl Args {
 /// The `main` of every processor binary: runs `kinds` until SIGTERM or SIGINT.
 pub async fn main(binary: &str, kinds: &[ProcessorKind]) -> ExitCode {
     let args = <Args as clap::Parser>::parse();
-    if let Err(error) = telemetry::init_from_env("info,librdkafka=warn") {
-        eprintln!("{binary}: cannot set up logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Held until main returns: dropping it flushes the spans not yet exported.
+    let _telemetry = match telemetry::init_from_env("info,librdkafka=warn") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{binary}: cannot set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run_binary(&args, kinds).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -374,5 +385,46 @@ async fn run_binary(args: &Args, kinds: &[ProcessorKind]) -> anyhow::Result<()> 
             .with_context(|| format!("while serving metrics on {addr}"))?;
     }
     let settings = args.settings()?;
-    run_many(kinds, &settings, shutdown::on_signal()).await
+    let shutdown = shutdown::on_signal();
+    let monitor = match args.monitor_addr {
+        Some(addr) if kinds == ProcessorKind::ALL.as_slice() => {
+            Some(start_monitor(args, addr, shutdown.child_token()).await?)
+        }
+        Some(_) => {
+            tracing::warn!(
+                "SHOP_MONITOR_ADDR is honoured by shop-processors only; run shop-monitor for a lag monitor of its own"
+            );
+            None
+        }
+        None => None,
+    };
+    let result = run_many(kinds, &settings, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(monitor) = monitor {
+        match monitor.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!("the lag monitor failed: {error:#}"),
+            Err(error) => tracing::error!("the lag monitor panicked: {error}"),
+        }
+    }
+    result
+}
+
+/// Starts the lag monitor beside the processors. It is an onlooker: if it fails, it logs and
+/// the processors go on.
+async fn start_monitor(
+    args: &Args,
+    addr: std::net::SocketAddr,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let mut kafka = KafkaSettings::new(&args.brokers, "shop-monitor");
+    kafka.overrides = KafkaSettings::parse_overrides(&args.kafka_properties)
+        .context("in SHOP_KAFKA_PROPERTIES")?;
+    let settings = args.monitor.settings(kafka, &args.topic_prefix);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve the lag monitor on {addr}"))?;
+    Ok(tokio::spawn(shop_monitor::app::run(
+        settings, listener, None, stop,
+    )))
 }

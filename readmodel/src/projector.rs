@@ -13,25 +13,33 @@
 //! growing pauses and says so in the log; nothing is skipped. A record that does not decode
 //! goes to its topic's dead-letter topic (before the batch that moves past it commits, so a
 //! crash in between can dead-letter it twice, never lose it).
+//!
+//! Every record gets a span, `project <topic>`, a child of the span its `traceparent` header
+//! names (the processor hop that wrote it), open from the moment it is read until its batch is
+//! written: the span's end is when the change became visible to queries.
 
 use crate::offsets::{self, Partition};
 use crate::rows::{self, Change};
 use rdkafka::Offset;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_platform::trace_context::{self, HopKind, KeyValue, Parent};
+use shop_processors::orders::status_name;
 use shop_processors::runtime::dead_letter::headers_for;
 use shop_processors::runtime::{RebalanceContext, RebalanceEvent};
 use shop_schemas::{AvroCodec, AvroRecord, CodecError};
 use shop_topics::TopicNames;
-use shop_topics::names::{dead_letter_topic, metrics as names};
+use shop_topics::names::{dead_letter_topic, headers, metrics as names};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 /// The processor name in dead-letter headers, logs and metrics.
 pub const NAME: &str = "projector";
@@ -95,17 +103,28 @@ pub enum ProjectorError {
     Registry(#[source] CodecError),
 }
 
+/// A record read but not yet written.
+#[derive(Debug)]
+struct Taken {
+    partition: Partition,
+    offset: i64,
+    change: Change,
+    /// The record's span, held for its drop: it ends when the batch is written (or dropped,
+    /// for a revoked partition).
+    _span: Span,
+}
+
 /// Records read but not yet written, in read order.
 #[derive(Debug, Default)]
 struct Batch {
     started: Option<Instant>,
-    records: Vec<(Partition, i64, Change)>,
+    records: Vec<Taken>,
 }
 
 impl Batch {
-    fn push(&mut self, partition: Partition, offset: i64, change: Change) {
+    fn push(&mut self, taken: Taken) {
         self.started.get_or_insert_with(Instant::now);
-        self.records.push((partition, offset, change));
+        self.records.push(taken);
     }
 
     fn is_due(&self, config: &ProjectorConfig) -> bool {
@@ -218,7 +237,10 @@ impl Projector {
         // One last write; if the database is away it is left to the next owner to replay.
         if !self.batch.records.is_empty() {
             match self.write().await {
-                Ok(()) => self.batch.clear(),
+                Ok(transitions) => {
+                    count_transitions(transitions);
+                    self.batch.clear();
+                }
                 Err(error) => tracing::warn!(%error, "open batch not written at shutdown"),
             }
         }
@@ -239,7 +261,7 @@ impl Projector {
                     // the transaction makes either order safe, but there is no need to race.
                     self.batch
                         .records
-                        .retain(|(partition, _, _)| !partitions.contains(partition));
+                        .retain(|taken| !partitions.contains(&taken.partition));
                 }
                 RebalanceEvent::Assigned(partitions) => {
                     let stored = self.stored_offsets(shutdown).await;
@@ -297,14 +319,69 @@ impl Projector {
             // Not ours (any more), or already applied.
             _ => return Ok(()),
         }
-        let Some(change) = self.change_of(&message, shutdown).await? else {
+        let span = self.span_of(&message);
+        let Some(change) = self
+            .change_of(&message, shutdown)
+            .instrument(span.clone())
+            .await?
+        else {
             return Ok(()); // Shutting down while the registry was away.
         };
         metrics::counter!(names::PROJECTOR_RECORDS, "topic" => partition.0.clone()).increment(1);
         self.positions
             .insert(partition.clone(), message.offset() + 1);
-        self.batch.push(partition, message.offset(), change);
+        self.batch.push(Taken {
+            partition,
+            offset: message.offset(),
+            change,
+            _span: span,
+        });
         Ok(())
+    }
+
+    /// The span of projecting `message`, a child of the hop that wrote it. As in the
+    /// processors' runtime, the `tracing` span carries only what log lines need; the messaging
+    /// attributes go to the exported span alone.
+    fn span_of(&self, message: &OwnedMessage) -> Span {
+        let parent = message
+            .headers()
+            .and_then(|list| {
+                list.iter()
+                    .find(|header| header.key == headers::TRACEPARENT)?
+                    .value
+            })
+            .and_then(Parent::parse);
+        let span = tracing::info_span!(
+            "project",
+            shop.processor = NAME,
+            trace_id = trace_context::trace_id_field(parent.as_ref()),
+            span_id = Empty,
+            otel.name = Empty,
+            otel.kind = Empty,
+        );
+        trace_context::join(
+            &span,
+            parent.as_ref(),
+            HopKind::Consumer,
+            || format!("project {}", message.topic()),
+            || {
+                vec![
+                    KeyValue::new("messaging.system", "kafka"),
+                    KeyValue::new("messaging.operation.type", "process"),
+                    KeyValue::new("messaging.destination.name", message.topic().to_owned()),
+                    KeyValue::new(
+                        "messaging.destination.partition.id",
+                        message.partition().to_string(),
+                    ),
+                    KeyValue::new("messaging.kafka.offset", message.offset()),
+                    KeyValue::new(
+                        "messaging.consumer.group.name",
+                        self.config.group_id.clone(),
+                    ),
+                ]
+            },
+        );
+        span
     }
 
     /// The change `message` makes, or [`Change::Skip`] after dead-lettering it.
@@ -412,9 +489,10 @@ impl Projector {
         loop {
             let started = Instant::now();
             match self.write().await {
-                Ok(()) => {
+                Ok(transitions) => {
                     metrics::histogram!(names::PROJECTOR_BATCH_SECONDS)
                         .record(started.elapsed().as_secs_f64());
+                    count_transitions(transitions);
                     self.batch.clear();
                     return;
                 }
@@ -439,14 +517,16 @@ impl Projector {
         }
     }
 
-    /// The batch's rows and offsets in one transaction.
-    async fn write(&self) -> Result<(), sqlx::Error> {
+    /// The batch's rows and offsets in one transaction; answers how many order transitions
+    /// of each status it applied for the first time.
+    async fn write(&self) -> Result<BTreeMap<&'static str, u64>, sqlx::Error> {
+        let mut transitions = BTreeMap::new();
         let mut by_partition: BTreeMap<&Partition, Vec<(i64, &Change)>> = BTreeMap::new();
-        for (partition, offset, change) in &self.batch.records {
+        for taken in &self.batch.records {
             by_partition
-                .entry(partition)
+                .entry(&taken.partition)
                 .or_default()
-                .push((*offset, change));
+                .push((taken.offset, &taken.change));
         }
         let mut tx = self.pool.begin().await?;
         for (partition, records) in by_partition {
@@ -461,10 +541,22 @@ impl Projector {
             };
             for change in newest_per_key(&fresh) {
                 rows::apply(&mut tx, change).await?;
+                if let Change::OrderEvent(event) = change {
+                    *transitions.entry(status_name(event.status)).or_default() += 1;
+                }
             }
             offsets::store(&mut tx, &self.config.group_id, partition, last + 1).await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(transitions)
+    }
+}
+
+/// Counts a committed batch's order transitions by status: after the commit, and only those not
+/// applied before, so a replay or a crash between write and commit does not count twice.
+fn count_transitions(transitions: BTreeMap<&'static str, u64>) {
+    for (status, count) in transitions {
+        metrics::counter!(names::ORDER_TRANSITIONS, "status" => status).increment(count);
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::trace;
+use crate::trace::{self, RequestTrace};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -124,14 +124,18 @@ impl FromRequestParts<AppState> for CommandContext {
         let wait = prefer_wait(parts)
             .map(|wait| wait.min(state.http.max_wait))
             .filter(|wait| !wait.is_zero());
-        let incoming = parts
-            .headers
-            .get(TRACEPARENT)
-            .and_then(|value| value.to_str().ok());
-        Ok(Self {
-            wait,
-            traceparent: trace::child_of(incoming),
-        })
+        // The request's server span, when the tracing middleware ran; else the caller's trace
+        // continued with an id of our own.
+        let traceparent = match parts.extensions.get::<RequestTrace>() {
+            Some(RequestTrace(traceparent)) => traceparent.clone(),
+            None => trace::child_of(
+                parts
+                    .headers
+                    .get(TRACEPARENT)
+                    .and_then(|value| value.to_str().ok()),
+            ),
+        };
+        Ok(Self { wait, traceparent })
     }
 }
 

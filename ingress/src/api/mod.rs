@@ -102,14 +102,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .into_openapi()
 }
 
-/// The ingress's router over `state`: every route, authentication on `/api/v1`, the body
-/// limit, metrics, tracing, and problem+json for unknown routes (404), wrong methods (405) and
-/// panics (500).
+/// The ingress's router over `state`: every route, authentication and a server span per request
+/// on `/api/v1`, the body limit, metrics, tracing, and problem+json for unknown routes (404),
+/// wrong methods (405) and panics (500).
 pub fn router(state: AppState) -> Router {
-    let api = api_routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        middleware::authenticate,
-    ));
+    // Only the API is traced: probes and scrapes of the system routes would bury the traces
+    // of requests in spans nobody follows.
+    let api = api_routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ))
+        .layer(axum::middleware::from_fn(middleware::trace_request));
     let (routes, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api)
         .merge(system_routes())

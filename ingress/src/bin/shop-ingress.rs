@@ -7,10 +7,14 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = <Args as clap::Parser>::parse();
-    if let Err(error) = shop_platform::telemetry::init_from_env("info,librdkafka=warn") {
-        eprintln!("shop-ingress: cannot set up logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Held until main returns: dropping it flushes the spans not yet exported.
+    let _telemetry = match shop_platform::telemetry::init_from_env("info,librdkafka=warn") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("shop-ingress: cannot set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         Ok(handle) => handle,
         Err(error) => {

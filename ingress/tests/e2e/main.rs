@@ -1,9 +1,12 @@
 //! The whole shop through real HTTP: the ingress on a socket, every processor and the projector
 //! running, the real broker, registry and PostgreSQL. A customer fills a cart, checks out and
 //! long-polls the order to CONFIRMED; a replayed checkout returns the same order; another
-//! customer cannot see it; only an admin writes the catalog.
+//! customer cannot see it; only an admin writes the catalog. `traces`: the same checkout, with
+//! every component as its own binary, is one trace exported over OTLP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
+
+mod traces;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};

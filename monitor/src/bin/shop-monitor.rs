@@ -33,10 +33,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = <Args as clap::Parser>::parse();
-    if let Err(error) = telemetry::init_from_env("info,librdkafka=warn") {
-        eprintln!("shop-monitor: cannot set up logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Held until main returns: dropping it flushes the spans not yet exported.
+    let _telemetry = match telemetry::init_from_env("info,librdkafka=warn") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("shop-monitor: cannot set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -52,10 +52,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(error) = telemetry::init_from_env("warn") {
-        eprintln!("{NAME}: cannot set up logging: {error}");
-        return ExitCode::from(EXIT_UNREADABLE);
-    }
+    // Held until main returns: dropping it flushes the spans not yet exported.
+    let _telemetry = match telemetry::init_from_env("warn") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{NAME}: cannot set up logging: {error}");
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+    };
     match run(&args).await {
         Ok(report) => {
             if args.json {

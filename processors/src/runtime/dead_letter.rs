@@ -1,5 +1,5 @@
-//! Headers the runtime writes: the trace context carried from input to outputs, and the
-//! why and where of a dead letter (whose bytes are the input's own).
+//! Headers of a dead letter: the why and where of it, next to the input's own headers (its
+//! `traceparent` included) and bytes. The trace context of ordinary outputs is `trace`'s.
 
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use shop_topics::names::headers;
@@ -35,21 +35,4 @@ pub fn headers_for(message: &OwnedMessage, processor: &str, error: &str) -> Owne
             value: Some(value),
         })
     })
-}
-
-/// The input's trace context, for every output it causes.
-pub(crate) fn trace_headers(message: &OwnedMessage) -> OwnedHeaders {
-    let traceparent = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|header| header.key == headers::TRACEPARENT)
-            .and_then(|header| header.value.map(<[u8]>::to_vec))
-    });
-    match traceparent {
-        Some(value) => OwnedHeaders::new().insert(Header {
-            key: headers::TRACEPARENT,
-            value: Some(&value),
-        }),
-        None => OwnedHeaders::new(),
-    }
 }

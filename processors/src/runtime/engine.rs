@@ -10,6 +10,7 @@ use super::meters::Meters;
 use super::rebalance::{RebalanceContext, RebalanceEvent, TopicPartition};
 use super::restore;
 use super::store::Store;
+use super::trace;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
@@ -249,9 +250,12 @@ impl<H: Handler> Engine<H> {
             open.next_offsets.insert(position, message.offset() + 1);
         }
 
+        // The span covers decoding, handling and producing; the commit is the batch's.
+        let hop = trace::for_record(&self.config.processor, &self.config.group_id, message);
+        let _inside = hop.span.enter();
         match self.decode(message)? {
             Err(reason) => self.dead_letter(message, &reason),
-            Ok((key, input)) => self.handle(message, &key, input),
+            Ok((key, input)) => self.handle(message, &key, input, hop.headers),
         }
     }
 
@@ -277,6 +281,8 @@ impl<H: Handler> Engine<H> {
         // revocation), so every due key is ours.
         for (partition, key) in self.store.due(now) {
             self.begin()?.records += 1;
+            let hop = trace::for_deadline(&self.config.processor, partition);
+            let _inside = hop.span.enter();
             let before = self.store.get(partition, &key);
             let mut state = before.clone();
             let mut outputs = Outputs::default();
@@ -286,7 +292,7 @@ impl<H: Handler> Engine<H> {
             {
                 Ok(()) => {
                     self.meters.deadline_fired();
-                    self.emit(partition, &key, before, state, outputs, OwnedHeaders::new())?;
+                    self.emit(partition, &key, before, state, outputs, hop.headers)?;
                 }
                 Err(HandlerError::Poison(reason)) => {
                     tracing::error!(
@@ -331,11 +337,13 @@ impl<H: Handler> Engine<H> {
         )
     }
 
+    /// Handles one decoded record; its outputs carry `trace` (the hop's `traceparent`).
     fn handle(
         &mut self,
         message: &OwnedMessage,
         key: &str,
         input: H::Input,
+        trace: OwnedHeaders,
     ) -> Result<(), RuntimeError> {
         let partition = message.partition();
         let before = self.store.get(partition, key);
@@ -357,14 +365,7 @@ impl<H: Handler> Engine<H> {
         if let Err(HandlerError::Poison(reason)) = handled {
             return self.dead_letter(message, &format!("handler: {reason}"));
         }
-        self.emit(
-            partition,
-            key,
-            before,
-            state,
-            outputs,
-            dead_letter::trace_headers(message),
-        )
+        self.emit(partition, key, before, state, outputs, trace)
     }
 
     /// Produces a handler's outputs and, if the state changed, the changelog record, and

@@ -8,6 +8,9 @@
 //! dropped when it is revoked. A record that cannot be decoded, or that the handler refuses as
 //! poison, goes to the input topic's dead-letter topic in the same transaction.
 //!
+//! Every record is handled inside a span of its own (`process <topic>`), a child of the span
+//! its `traceparent` header names; the outputs carry that span's `traceparent` (see `trace`).
+//!
 //! The loop runs on a thread of its own: librdkafka's transaction calls block, and a dedicated
 //! thread keeps them off the async workers. Registry lookups (async) are driven from it with
 //! the runtime handle it was started from.
@@ -23,6 +26,7 @@ mod meters;
 mod rebalance;
 mod restore;
 mod store;
+mod trace;
 
 pub use config::RuntimeConfig;
 pub use engine::run;

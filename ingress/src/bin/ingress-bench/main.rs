@@ -64,10 +64,14 @@ const MIN_BURST: usize = 10_000;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(error) = telemetry::init_from_env("warn,ingress_bench=info") {
-        eprintln!("{NAME}: cannot set up logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Held until main returns: dropping it flushes the spans not yet exported.
+    let _telemetry = match telemetry::init_from_env("warn,ingress_bench=info") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{NAME}: cannot set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

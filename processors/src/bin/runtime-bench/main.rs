@@ -57,10 +57,14 @@ const NAME: &str = "runtime-bench";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(error) = telemetry::init_from_env("warn,runtime_bench=info") {
-        eprintln!("{NAME}: cannot set up logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Held until main returns: dropping it flushes the spans not yet exported.
+    let _telemetry = match telemetry::init_from_env("warn,runtime_bench=info") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{NAME}: cannot set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
