@@ -20,11 +20,11 @@
 
 use crate::offsets::{self, Partition};
 use crate::rows::{self, Change};
-use rdkafka::Offset;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
 use shop_platform::trace_context::{self, HopKind, KeyValue, Parent};
 use shop_processors::orders::status_name;
@@ -157,6 +157,8 @@ struct Projector {
     pool: PgPool,
     consumer: StreamConsumer<RebalanceContext>,
     dead_letters: FutureProducer<TracingContext>,
+    /// Mirrors the database's offsets to Kafka, for lag monitoring only (see [`mirror_group`]).
+    mirror: BaseConsumer<TracingContext>,
     /// The owned partitions and the next offset to take from each.
     positions: HashMap<Partition, i64>,
     batch: Batch,
@@ -195,6 +197,13 @@ pub async fn run(
             doing: "creating the dead-letter producer",
             source,
         })?;
+    let mirror = kafka
+        .consumer(&mirror_group(&config.group_id))
+        .create_with_context(TracingContext)
+        .map_err(|source| ProjectorError::Kafka {
+            doing: "creating the offset mirror",
+            source,
+        })?;
     consumer
         .subscribe(&config.inputs())
         .map_err(|source| ProjectorError::Kafka {
@@ -208,6 +217,7 @@ pub async fn run(
         pool,
         consumer,
         dead_letters,
+        mirror,
         positions: HashMap::new(),
         batch: Batch::default(),
     };
@@ -521,6 +531,7 @@ impl Projector {
     /// of each status it applied for the first time.
     async fn write(&self) -> Result<BTreeMap<&'static str, u64>, sqlx::Error> {
         let mut transitions = BTreeMap::new();
+        let mut mirrored = TopicPartitionList::new();
         let mut by_partition: BTreeMap<&Partition, Vec<(i64, &Change)>> = BTreeMap::new();
         for taken in &self.batch.records {
             by_partition
@@ -546,10 +557,41 @@ impl Projector {
                 }
             }
             offsets::store(&mut tx, &self.config.group_id, partition, last + 1).await?;
+            mirrored
+                .add_partition_offset(&partition.0, partition.1, Offset::Offset(last + 1))
+                .ok();
         }
         tx.commit().await?;
+        self.mirror_offsets(&mirrored);
         Ok(transitions)
     }
+
+    /// Commits `offsets`, just stored in the database, to the mirror group, so the lag
+    /// monitor sees how far the read model is. Best effort: a failed commit only makes the
+    /// monitor's view older, and is retried with the next batch's offsets.
+    fn mirror_offsets(&self, offsets: &TopicPartitionList) {
+        if offsets.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.mirror.commit(offsets, CommitMode::Async) {
+            tracing::debug!(%error, "cannot mirror offsets for lag monitoring");
+        }
+        // Serves the commit's answer, which otherwise waits in the client's queue forever.
+        while let Some(event) = self.mirror.poll(Duration::ZERO) {
+            if let Err(error) = event {
+                tracing::debug!(%error, "offset mirror");
+            }
+        }
+    }
+}
+
+/// The group the projector's database offsets are mirrored to, for the lag monitor.
+///
+/// Not the projector's own group: that one never has committed offsets, so a partition it has
+/// no database offset for (a fresh database) starts at the beginning of the topic. Committed
+/// offsets in its own group would make it start there instead and skip what came before.
+pub fn mirror_group(group_id: &str) -> String {
+    format!("{group_id}.db-offsets")
 }
 
 /// Counts a committed batch's order transitions by status: after the commit, and only those not

@@ -9,10 +9,13 @@ mod stream;
 
 use harness::{Setup, count, database, drop_database, snapshot, stored_offsets, wait_caught_up};
 use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::TracingContext;
 use shop_platform::testing;
+use shop_readmodel::projector::mirror_group;
 use shop_topics::names::{dead_letter_topic, headers};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -184,6 +187,33 @@ async fn a_sigkilled_projector_loses_and_duplicates_nothing() {
             stored.get(partition).copied().unwrap_or(0),
             *end,
             "{partition:?}"
+        );
+    }
+    // The lag monitor sees the same offsets, mirrored to a group of their own.
+    let mirror: BaseConsumer<TracingContext> = testing::kafka()
+        .consumer(&mirror_group(&setup.group()))
+        .create_with_context(TracingContext)
+        .unwrap();
+    let mut asked = TopicPartitionList::new();
+    for (topic, partition) in ends.keys() {
+        asked.add_partition(topic, *partition);
+    }
+    let committed = mirror
+        .committed_offsets(asked, Duration::from_secs(10))
+        .unwrap();
+    for element in committed.elements() {
+        let end = ends[&(element.topic().to_owned(), element.partition())];
+        let expected = if end == 0 {
+            Offset::Invalid
+        } else {
+            Offset::Offset(end)
+        };
+        assert_eq!(
+            element.offset(),
+            expected,
+            "{}[{}]",
+            element.topic(),
+            element.partition()
         );
     }
     drop_database(&name, pool).await;
