@@ -24,7 +24,11 @@ struct Args {
     #[arg(long, env = "SHOP_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
     /// Where the dashboard, the JSON API and `/metrics` are served.
-    #[arg(long = "listen", env = "SHOP_MONITOR_ADDR", default_value = "127.0.0.1:9300")]
+    #[arg(
+        long = "listen",
+        env = "SHOP_MONITOR_ADDR",
+        default_value = "127.0.0.1:9300"
+    )]
     listen: SocketAddr,
     #[command(flatten)]
     monitor: MonitorFlags,
