@@ -169,6 +169,36 @@ pub fn join(
     Some(format(&own))
 }
 
+/// The `traceparent` header of a Kafka record, if it has one.
+pub fn traceparent_of<M: rdkafka::Message>(message: &M) -> Option<&[u8]> {
+    use rdkafka::message::Headers as _;
+    message
+        .headers()?
+        .iter()
+        .find(|header| header.key == TRACEPARENT_HEADER)?
+        .value
+}
+
+/// The OpenTelemetry messaging attributes of consuming `message` in `group`: what every
+/// consumer hop (processor record, projected record) puts on its exported span.
+pub fn consumer_attributes<M: rdkafka::Message>(message: &M, group: &str) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.type", "process"),
+        KeyValue::new("messaging.destination.name", message.topic().to_owned()),
+        KeyValue::new(
+            "messaging.destination.partition.id",
+            message.partition().to_string(),
+        ),
+        KeyValue::new("messaging.kafka.offset", message.offset()),
+        KeyValue::new("messaging.consumer.group.name", group.to_owned()),
+    ]
+}
+
+/// The record header carrying W3C trace context (`shop_topics::names::headers::TRACEPARENT`;
+/// the platform does not depend on the topics crate).
+const TRACEPARENT_HEADER: &str = "traceparent";
+
 #[cfg(test)]
 mod tests {
     use super::*;

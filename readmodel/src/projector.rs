@@ -22,17 +22,17 @@ use crate::offsets::{self, Partition};
 use crate::rows::{self, Change};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
-use shop_platform::trace_context::{self, HopKind, KeyValue, Parent};
+use shop_platform::trace_context::{self, HopKind, Parent};
 use shop_processors::orders::status_name;
 use shop_processors::runtime::dead_letter::headers_for;
 use shop_processors::runtime::{RebalanceContext, RebalanceEvent};
 use shop_schemas::{AvroCodec, AvroRecord, CodecError};
 use shop_topics::TopicNames;
-use shop_topics::names::{dead_letter_topic, headers, metrics as names};
+use shop_topics::names::{dead_letter_topic, metrics as names};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -275,11 +275,25 @@ impl Projector {
                 }
                 RebalanceEvent::Assigned(partitions) => {
                     let stored = self.stored_offsets(shutdown).await;
+                    // Mirrored again on assignment: a mirror commit lost to a crash right after
+                    // its database commit would otherwise stay behind until the partition's
+                    // next record, and the monitor would see lag that is not there.
+                    let mut mirrored = TopicPartitionList::new();
                     for partition in partitions {
                         let next = stored.get(&partition).copied().unwrap_or(0);
                         self.seek(&partition, next);
+                        if next > 0 {
+                            mirrored
+                                .add_partition_offset(
+                                    &partition.0,
+                                    partition.1,
+                                    Offset::Offset(next),
+                                )
+                                .ok();
+                        }
                         self.positions.insert(partition, next);
                     }
+                    self.mirror_offsets(&mirrored);
                     tracing::info!(positions = ?self.positions, "partitions assigned");
                 }
             }
@@ -353,14 +367,7 @@ impl Projector {
     /// processors' runtime, the `tracing` span carries only what log lines need; the messaging
     /// attributes go to the exported span alone.
     fn span_of(&self, message: &OwnedMessage) -> Span {
-        let parent = message
-            .headers()
-            .and_then(|list| {
-                list.iter()
-                    .find(|header| header.key == headers::TRACEPARENT)?
-                    .value
-            })
-            .and_then(Parent::parse);
+        let parent = trace_context::traceparent_of(message).and_then(Parent::parse);
         let span = tracing::info_span!(
             "project",
             shop.processor = NAME,
@@ -374,22 +381,7 @@ impl Projector {
             parent.as_ref(),
             HopKind::Consumer,
             || format!("project {}", message.topic()),
-            || {
-                vec![
-                    KeyValue::new("messaging.system", "kafka"),
-                    KeyValue::new("messaging.operation.type", "process"),
-                    KeyValue::new("messaging.destination.name", message.topic().to_owned()),
-                    KeyValue::new(
-                        "messaging.destination.partition.id",
-                        message.partition().to_string(),
-                    ),
-                    KeyValue::new("messaging.kafka.offset", message.offset()),
-                    KeyValue::new(
-                        "messaging.consumer.group.name",
-                        self.config.group_id.clone(),
-                    ),
-                ]
-            },
+            || trace_context::consumer_attributes(message, &self.config.group_id),
         );
         span
     }

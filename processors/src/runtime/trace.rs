@@ -7,7 +7,7 @@
 //! the log filter drops it, and outputs carry the input's `traceparent` unchanged, as before
 //! spans were exported: the trace id still follows the record.
 
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use shop_platform::trace_context::{self, HopKind, KeyValue, Parent};
 use shop_topics::names::headers;
 use tracing::Span;
@@ -28,7 +28,7 @@ pub(crate) struct Hop {
 /// messaging attributes go to the exported span alone, so a record costs the log layer two
 /// fields, not ten, when nothing is exported.
 pub(crate) fn for_record(processor: &str, group: &str, message: &OwnedMessage) -> Hop {
-    let incoming = traceparent_of(message);
+    let incoming = trace_context::traceparent_of(message);
     let parent = incoming.and_then(Parent::parse);
     let span = tracing::info_span!(
         "process",
@@ -43,19 +43,7 @@ pub(crate) fn for_record(processor: &str, group: &str, message: &OwnedMessage) -
         parent.as_ref(),
         HopKind::Consumer,
         || format!("process {}", message.topic()),
-        || {
-            vec![
-                KeyValue::new("messaging.system", "kafka"),
-                KeyValue::new("messaging.operation.type", "process"),
-                KeyValue::new("messaging.destination.name", message.topic().to_owned()),
-                KeyValue::new(
-                    "messaging.destination.partition.id",
-                    message.partition().to_string(),
-                ),
-                KeyValue::new("messaging.kafka.offset", message.offset()),
-                KeyValue::new("messaging.consumer.group.name", group.to_owned()),
-            ]
-        },
+        || trace_context::consumer_attributes(message, group),
     );
     let headers = match (outgoing, incoming) {
         (Some(own), _) => traceparent_headers(own.as_bytes()),
@@ -89,15 +77,6 @@ pub(crate) fn for_deadline(processor: &str, partition: i32) -> Hop {
     )
     .map_or_else(OwnedHeaders::new, |own| traceparent_headers(own.as_bytes()));
     Hop { span, headers }
-}
-
-/// The `traceparent` header value of `message`, if it has one.
-fn traceparent_of(message: &OwnedMessage) -> Option<&[u8]> {
-    message
-        .headers()?
-        .iter()
-        .find(|header| header.key == headers::TRACEPARENT)?
-        .value
 }
 
 fn traceparent_headers(value: &[u8]) -> OwnedHeaders {
