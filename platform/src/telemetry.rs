@@ -12,11 +12,10 @@
 use crate::tracing_otel::{self, OtlpSettings};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use std::io::IsTerminal;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -81,7 +80,6 @@ impl Drop for TelemetryGuard {
 /// If the filter does not parse, the exporter cannot be built, or a global subscriber is
 /// already installed.
 pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, BoxError> {
-    let filter = EnvFilter::try_new(&settings.filter)?;
     let (tracer, provider) = match &settings.otlp {
         Some(otlp) => {
             let (tracer, provider) = tracing_otel::install(otlp)?;
@@ -91,15 +89,14 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, BoxError> {
     };
     // Colours only for a person at a terminal, never into a log file or a pipe.
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::registry()
-        .with(layers(
-            filter,
-            settings.format,
-            std::io::stderr,
-            ansi,
-            tracer,
-        ))
-        .try_init()?;
+    let subscriber = subscriber(
+        &settings.filter,
+        settings.format,
+        std::io::stderr,
+        ansi,
+        tracer,
+    )?;
+    tracing::Dispatch::new(subscriber).try_init()?;
     if let Some(otlp) = &settings.otlp {
         tracing::info!(
             endpoint = otlp.traces_endpoint,
@@ -145,49 +142,60 @@ fn binary_name() -> String {
 
 /// The log layer (filtered by `filter`) and, with a tracer, the export layer (filtered by
 /// [`export_filter`]), writing log lines to `writer`.
-fn layers<W>(
-    filter: EnvFilter,
+/// The subscriber: logs filtered by `filter` (`EnvFilter` syntax), and span export when a
+/// tracer is given.
+///
+/// The filter is global, one `EnvFilter` in front of every layer, not a filter per layer:
+/// with per-layer filters (on the log layer, and a second on the export layer) some INFO
+/// events were dropped, among them the runtime's "processing" and the projector's
+/// "projecting" lines that `./dev up` waits for, while others of the same level and target got
+/// through. So `SHOP_LOG` also bounds what is exported: the hop spans are INFO, exported at the
+/// default `info`. The exporter's own HTTP client is switched off, so its spans cannot feed
+/// the export they belong to.
+fn subscriber<W>(
+    filter: &str,
     format: LogFormat,
     writer: W,
     ansi: bool,
     tracer: Option<SdkTracer>,
-) -> Vec<Box<dyn Layer<Registry> + Send + Sync>>
+) -> Result<Box<dyn tracing::Subscriber + Send + Sync>, BoxError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .with_ansi(ansi);
-    let mut layers = vec![match format {
-        LogFormat::Text => log.with_filter(filter).boxed(),
-        LogFormat::Json => log.json().with_filter(filter).boxed(),
-    }];
-    if let Some(tracer) = tracer {
-        layers.push(
-            tracing_opentelemetry::layer()
+    Ok(match tracer {
+        None => {
+            let registry = tracing_subscriber::registry().with(EnvFilter::try_new(filter)?);
+            let log = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(ansi);
+            match format {
+                LogFormat::Text => Box::new(registry.with(log)),
+                LogFormat::Json => Box::new(registry.with(log.json())),
+            }
+        }
+        Some(tracer) => {
+            let filter = EnvFilter::try_new(format!("{filter},{EXPORTER_OFF}"))?;
+            let export = tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 // Thread names cost an allocation per span, busy/idle timings two clock reads
                 // per enter; neither helps follow a record through the pipeline.
                 .with_threads(false)
                 .with_tracked_inactivity(false)
-                .with_location(false)
-                .with_filter(export_filter())
-                .boxed(),
-        );
-    }
-    layers
+                .with_location(false);
+            let registry = tracing_subscriber::registry().with(filter).with(export);
+            let log = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(ansi);
+            match format {
+                LogFormat::Text => Box::new(registry.with(log)),
+                LogFormat::Json => Box::new(registry.with(log.json())),
+            }
+        }
+    })
 }
 
-/// What is exported: spans (and the events inside them) at INFO and above, except the
-/// exporter's own machinery, whose spans and events would otherwise feed back into the export.
-fn export_filter() -> Targets {
-    Targets::new()
-        .with_default(LevelFilter::INFO)
-        .with_target("opentelemetry", LevelFilter::OFF)
-        .with_target("hyper", LevelFilter::OFF)
-        .with_target("reqwest", LevelFilter::OFF)
-        .with_target("h2", LevelFilter::OFF)
-}
+/// Directives that keep the exporter's own machinery out of the export (and the logs).
+const EXPORTER_OFF: &str = "opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,hyper=off,hyper_util=off,reqwest=off,h2=off";
 
 #[cfg(test)]
 mod tests {
@@ -230,14 +238,7 @@ mod tests {
     /// The JSON line logged inside a hop joined to `incoming`, with or without export.
     fn json_line_inside_a_hop(tracer: Option<SdkTracer>, incoming: &[u8]) -> serde_json::Value {
         let lines = Lines::default();
-        let filter = EnvFilter::try_new("info").unwrap();
-        let subscriber = tracing_subscriber::registry().with(layers(
-            filter,
-            LogFormat::Json,
-            lines.clone(),
-            false,
-            tracer,
-        ));
+        let subscriber = subscriber("info", LogFormat::Json, lines.clone(), false, tracer).unwrap();
         tracing::subscriber::with_default(subscriber, || {
             let parent = trace_context::Parent::parse(incoming);
             let span = tracing::info_span!(
