@@ -6,6 +6,7 @@
 
 pub mod database;
 pub mod kafka;
+pub mod procfs;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -20,13 +20,14 @@ pub use ends::HEADER_BYTES;
 pub use topics::names as topic_names;
 
 use crate::config::{BaselineConfig, ConfigError};
-use crate::cpu::{CpuReport, Machine, Snapshot, load_average};
+use crate::cpu::{CpuReport, Machine, Snapshot};
 use crate::load::now_rfc3339;
 use crate::report::{BaselineReport, BaselineSecond, BaselineSettings, BurstReport, PacedReport};
 use crate::schedule::Schedule;
 use ends::{Injector, SinkProgress, SinkTally, Timetable};
 use rdkafka::error::KafkaError;
 use relay::{RelayCounters, RelaySpec};
+use shop_platform::procfs::load_average;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

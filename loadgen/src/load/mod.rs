@@ -22,10 +22,11 @@ pub use setup::{Plan, SetupError, plentiful_units};
 pub use watch::{WatchError, consumer_at_end, observer_consumer};
 
 use crate::config::{ConfigError, LoadConfig};
-use crate::cpu::{Machine, Snapshot, load_average};
+use crate::cpu::{Machine, Snapshot};
 use crate::http::{Ingress, IngressError};
 use crate::report::{LoadReport, LoadSettings};
 use crate::schedule::{Mix, Schedule, SessionKind};
+use shop_platform::procfs::load_average;
 use shop_schemas::{AvroCodec, CodecError, Registration, RegistryConfig};
 use shop_topics::TopicNames;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -90,7 +90,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ensure!(!args.duration.is_zero(), "--duration must be more than 0");
 
     let started = SystemTime::now();
-    let load_before = cpu::load_average();
+    let load_before = shop_platform::procfs::load_average();
     let kafka = KafkaSettings {
         overrides: KafkaSettings::parse_overrides(&args.kafka_properties)
             .context("while reading --kafka-properties")?,
@@ -146,9 +146,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         measured: outcome?,
         started,
         load_before,
-        load_after: cpu::load_average(),
+        load_after: shop_platform::procfs::load_average(),
         run_id,
-        cpu_model: cpu::model(),
+        cpu_model: shop_platform::procfs::cpu_model(),
     };
     let report = Report {
         args: &args,
