@@ -8,7 +8,7 @@
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -72,16 +72,8 @@ impl OffsetClients {
     /// librdkafka refuses the configuration.
     pub fn new(kafka: &KafkaSettings, timeout: Duration) -> anyhow::Result<Self> {
         let client = |isolation: &str| -> anyhow::Result<Arc<BaseConsumer<TracingContext>>> {
-            let mut config = kafka.admin();
-            config
-                .set("isolation.level", isolation)
-                .set("enable.auto.commit", "false")
-                .set("group.id", "shop-monitor-unused");
-            for (key, value) in &kafka.overrides {
-                config.set(key, value);
-            }
             Ok(Arc::new(
-                config
+                onlooker(kafka, isolation, &[])
                     .create_with_context(TracingContext)
                     .with_context(|| format!("creating the {isolation} offsets client"))?,
             ))
@@ -264,6 +256,28 @@ impl OffsetClients {
             .map(|(group, membership)| (group.clone(), membership.clone()))
             .collect()
     }
+}
+
+/// The configuration of a client that only looks: it assigns partitions itself and never joins
+/// a group or commits (librdkafka wants a group id to assign at all; this one is never used).
+/// `settings` come on top, and the operator's overrides last.
+pub(crate) fn onlooker(
+    kafka: &KafkaSettings,
+    isolation: &str,
+    settings: &[(&str, &str)],
+) -> ClientConfig {
+    let mut config = kafka.admin();
+    config
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("group.id", "shop-monitor-unused");
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    for (key, value) in &kafka.overrides {
+        config.set(key, value);
+    }
+    config
 }
 
 /// One batched `ListOffsets` for `at` (beginning or end) over `partitions`.

@@ -15,7 +15,7 @@
 //! `PartitionEOF` names only the partition, so each round reads one topic, and within a
 //! budget: rounds past it fall back to offset arithmetic for that sample.
 
-use crate::offsets::Partition;
+use crate::offsets::{Partition, onlooker};
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -84,18 +84,16 @@ impl Prober {
     /// # Errors
     /// librdkafka refuses the configuration.
     pub fn new(kafka: &KafkaSettings, timeout: Duration) -> anyhow::Result<Self> {
-        let mut config = kafka.admin();
-        config
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("group.id", "shop-monitor-unused")
-            .set("fetch.wait.max.ms", "10")
-            .set("max.partition.fetch.bytes", "65536")
-            .set("queued.max.messages.kbytes", "4096");
-        for (key, value) in &kafka.overrides {
-            config.set(key, value);
-        }
+        let config = onlooker(
+            kafka,
+            "read_committed",
+            &[
+                ("enable.partition.eof", "true"),
+                ("fetch.wait.max.ms", "10"),
+                ("max.partition.fetch.bytes", "65536"),
+                ("queued.max.messages.kbytes", "4096"),
+            ],
+        );
         Ok(Self {
             consumer: Arc::new(
                 config

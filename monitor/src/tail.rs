@@ -7,6 +7,7 @@
 
 use crate::commit_log::{self, CommitRecord};
 use crate::commits::CommitTable;
+use crate::offsets::onlooker;
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -50,17 +51,15 @@ impl CommitTail {
     /// # Errors
     /// The client cannot be made, or the log's metadata does not arrive in `timeout`.
     pub async fn connect(kafka: &KafkaSettings, timeout: Duration) -> anyhow::Result<Self> {
-        let mut config = kafka.admin();
-        config
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest")
-            .set("group.id", "shop-monitor-unused")
-            .set("fetch.wait.max.ms", "100");
-        for (key, value) in &kafka.overrides {
-            config.set(key, value);
-        }
+        let config = onlooker(
+            kafka,
+            "read_committed",
+            &[
+                ("enable.partition.eof", "true"),
+                ("auto.offset.reset", "earliest"),
+                ("fetch.wait.max.ms", "100"),
+            ],
+        );
         let consumer: StreamConsumer<TracingContext> =
             config
                 .create_with_context(TracingContext)
