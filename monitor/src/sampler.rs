@@ -132,9 +132,14 @@ impl Sampler {
         let asked = started.elapsed();
 
         let isolation = self.settings.isolation;
+        // What each group reads, worked out once: the probes and the reports both need it.
+        let read: BTreeMap<&String, Vec<(Partition, &LogOffsets)>> = groups
+            .iter()
+            .map(|(group, commits)| (group, read_partitions(commits, &partitions, &offsets)))
+            .collect();
         let mut requests = Vec::new();
-        for commits in groups.values() {
-            for (partition, log) in read_partitions(commits, &partitions, &offsets) {
+        for (group, commits) in &groups {
+            for (partition, log) in read[group].iter().cloned() {
                 let committed = commits.get(&partition).map(|commit| commit.offset);
                 let from = lag::position(committed, log);
                 let end = isolation.end(log);
@@ -168,7 +173,7 @@ impl Sampler {
         let mut seen = BTreeSet::new();
         for (group, commits) in &groups {
             let mut partition_reports = Vec::new();
-            for (partition, log) in read_partitions(commits, &partitions, &offsets) {
+            for (partition, log) in read[group].iter().cloned() {
                 let commit = commits.get(&partition);
                 let from = lag::position(commit.map(|commit| commit.offset), log);
                 let probe = probes
