@@ -41,14 +41,20 @@ pub fn unique(name: &str) -> String {
     format!("{name}_{}", &id[..12])
 }
 
-/// Logs to stderr when `TEST_LOG=1`; silent otherwise. Safe to call from every test.
+/// Logs warnings and errors to the test's captured output, everything with `TEST_LOG=1`. Safe
+/// to call from every test.
 pub fn init_logs() {
-    if std::env::var("TEST_LOG").is_ok_and(|value| value == "1") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,librdkafka=info")
-            .with_test_writer()
-            .try_init();
-    }
+    // Warnings and errors always: the test harness keeps them out of sight unless the test
+    // fails, and then they say why (a processor that stopped logs its reason, nothing else).
+    let filter = if std::env::var("TEST_LOG").is_ok_and(|value| value == "1") {
+        "debug,librdkafka=info"
+    } else {
+        "warn"
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Creates `topic` with `partitions` and waits until metadata shows it.

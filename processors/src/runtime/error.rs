@@ -56,6 +56,13 @@ pub(crate) fn is_fenced(error: &KafkaError) -> bool {
     ) || transaction_error(error).is_some_and(|inner| inner.is_fatal())
 }
 
+/// Whether a consumer error means the consumer itself is dead. Every other error a poll
+/// returns (a broker that went away, a topic not yet in the metadata, a failed fetch) is
+/// librdkafka reporting what it is already retrying, so a read to the end waits it out.
+pub(crate) fn is_fatal_consumer_error(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+}
+
 pub(crate) fn requires_abort(error: &KafkaError) -> bool {
     transaction_error(error).is_some_and(|inner| inner.txn_requires_abort() || inner.is_retriable())
 }

@@ -15,10 +15,11 @@ use shop_platform::kafka::{KafkaSettings, TracingContext};
 use shop_schemas::{AvroCodec, AvroRecord};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::RuntimeError;
+use super::error::is_fatal_consumer_error;
 
 /// A shared, read-only view of a compacted topic. Cloning is cheap and shares the data.
 #[derive(Debug)]
@@ -57,18 +58,10 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
         let consumer: StreamConsumer<TracingContext> = config
             .create_with_context(TracingContext)
             .map_err(|e| error(e.to_string()))?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(|e| error(e.to_string()))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(error("the topic does not exist".to_owned()));
-        }
+        let deadline = Instant::now() + timeout;
+        let partitions = partitions_of(&consumer, topic, deadline)
+            .await
+            .map_err(error)?;
         let mut assignment = TopicPartitionList::new();
         for partition in &partitions {
             assignment
@@ -91,13 +84,19 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
                     Some(Err(KafkaError::PartitionEOF(partition))) => {
                         behind.remove(&partition);
                     }
-                    Some(Err(e)) => return Err(error(e.to_string())),
+                    Some(Err(e)) if is_fatal_consumer_error(&e) => {
+                        return Err(error(e.to_string()));
+                    }
+                    // librdkafka retries on its own; the timeout bounds how long that may take.
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, topic, "global table: consumer error, still loading")
+                    }
                     None => return Err(error("the consumer stream ended".to_owned())),
                 }
             }
             Ok(())
         };
-        tokio::time::timeout(timeout, load)
+        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), load)
             .await
             .map_err(|_| error(format!("end not reached within {timeout:?}")))??;
 
@@ -174,3 +173,53 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
         };
     }
 }
+
+/// The partitions of `topic`, asking again until `deadline` while the broker is away or does
+/// not know the topic yet (a topic created a moment ago may not be in every answer at once).
+/// The error is the broker's last answer ("the topic does not exist") if there was one, else
+/// the last failure to get an answer.
+async fn partitions_of<C: Consumer<TracingContext>>(
+    consumer: &C,
+    topic: &str,
+    deadline: Instant,
+) -> Result<Vec<i32>, String> {
+    let mut answer = None;
+    let mut failure = String::new();
+    let mut warned = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_metadata(Some(topic), left.min(METADATA_TRY)) {
+            Ok(metadata) => {
+                let partitions: Vec<i32> = metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.name() == topic && t.error().is_none())
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect();
+                if !partitions.is_empty() {
+                    return Ok(partitions);
+                }
+                answer = Some("the topic does not exist");
+            }
+            Err(e) => failure = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(answer.map_or(failure, str::to_owned));
+        }
+        if !warned {
+            warned = true;
+            let reason = answer.unwrap_or(&failure);
+            tracing::warn!(
+                topic,
+                reason,
+                "global table: waiting for the topic's partitions"
+            );
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
+/// The longest one metadata request may wait, so a broker back early is noticed early.
+const METADATA_TRY: Duration = Duration::from_secs(5);
+/// The pause between two metadata requests that found nothing.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);

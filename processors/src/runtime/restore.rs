@@ -1,7 +1,7 @@
 //! Rebuilding one partition's state from its changelog.
 
 use super::codec_calls::retrying;
-use super::error::RuntimeError;
+use super::error::{RuntimeError, is_fatal_consumer_error};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -12,6 +12,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
+/// The longest one watermarks request may wait, so a broker back early is noticed early.
+const WATERMARKS_TRY: Duration = Duration::from_secs(5);
+/// The pause between two watermarks requests that failed.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 /// Reads partition `partition` of `changelog` from the beginning to its end and returns the
 /// newest value of every key (a tombstone removes the key).
 ///
@@ -21,7 +26,8 @@ use tokio::runtime::Handle;
 ///
 /// # Errors
 /// [`RuntimeError::Restore`] if the changelog cannot be read to its end within `timeout` or
-/// holds a record that does not decode: state that cannot be trusted is not used.
+/// holds a record that does not decode: state that cannot be trusted is not used. A broker
+/// that is away for part of `timeout` is waited out.
 pub(crate) fn partition<S: AvroRecord>(
     kafka: &KafkaSettings,
     group_id: &str,
@@ -45,9 +51,23 @@ pub(crate) fn partition<S: AvroRecord>(
     let consumer: BaseConsumer<TracingContext> = config
         .create_with_context(TracingContext)
         .map_err(|error| restore_error(error.to_string()))?;
-    let (low, high) = consumer
-        .fetch_watermarks(changelog, partition, timeout)
-        .map_err(|error| restore_error(error.to_string()))?;
+    let deadline = Instant::now() + timeout;
+    // The watermarks call fails while the broker is away; try again until the deadline.
+    let (low, high) = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(changelog, partition, left.min(WATERMARKS_TRY)) {
+            Ok(watermarks) => break watermarks,
+            Err(error) if Instant::now() >= deadline => {
+                return Err(restore_error(format!(
+                    "no watermarks within {timeout:?}: {error}"
+                )));
+            }
+            Err(error) => {
+                tracing::warn!(%error, changelog, partition, "restore: asking for watermarks again");
+                std::thread::sleep(RETRY_PAUSE);
+            }
+        }
+    };
     if low == high {
         return Ok(HashMap::new()); // Nothing was ever written, or all of it is gone.
     }
@@ -59,16 +79,27 @@ pub(crate) fn partition<S: AvroRecord>(
         .assign(&assignment)
         .map_err(|error| restore_error(error.to_string()))?;
 
-    let deadline = Instant::now() + timeout;
     let mut state = HashMap::new();
+    let mut last_error = None;
     loop {
         if Instant::now() >= deadline {
-            return Err(restore_error(format!("end not reached within {timeout:?}")));
+            let cause =
+                last_error.map_or_else(String::new, |error| format!(" (last error: {error})"));
+            return Err(restore_error(format!(
+                "end not reached within {timeout:?}{cause}"
+            )));
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(_))) => return Ok(state),
-            Some(Err(error)) => return Err(restore_error(error.to_string())),
+            Some(Err(error)) if is_fatal_consumer_error(&error) => {
+                return Err(restore_error(error.to_string()));
+            }
+            // librdkafka retries on its own; the deadline bounds how long that may take.
+            Some(Err(error)) => {
+                tracing::warn!(%error, changelog, partition, "restore: consumer error, still reading");
+                last_error = Some(error);
+            }
             Some(Ok(record)) => {
                 let key = record.key().ok_or_else(|| {
                     restore_error(format!("record at {} has no key", record.offset()))

@@ -62,7 +62,14 @@ impl Pipeline {
         let running = tokio::spawn({
             let settings = settings.clone();
             let shutdown = shutdown.clone();
-            async move { app::run_many(&ProcessorKind::ALL, &settings, shutdown).await }
+            async move {
+                let ran = app::run_many(&ProcessorKind::ALL, &settings, shutdown).await;
+                // Said here, where it happens: `assert_running` can only see that it stopped.
+                if let Err(error) = &ran {
+                    eprintln!("the processors stopped: {error:#}");
+                }
+                ran
+            }
         });
         Self::watch(settings, Processors::InProcess { shutdown, running }).await
     }
