@@ -68,6 +68,18 @@ pub fn load_average() -> Option<String> {
     )
 }
 
+/// Resident memory of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`): what a soak watches
+/// for growth.
+pub fn resident_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_resident_kib(&text)
+}
+
+fn parse_resident_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +99,12 @@ mod tests {
     #[test]
     fn this_process_is_visible() {
         assert!(process_ticks(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn resident_memory_is_read_from_vmrss() {
+        let status = "Name:\tshop-cart\nVmPeak:\t  99999 kB\nVmRSS:\t   20480 kB\nThreads:\t9\n";
+        assert_eq!(parse_resident_kib(status), Some(20_480));
+        assert_eq!(parse_resident_kib("Name:\tkthreadd\n"), None);
     }
 }

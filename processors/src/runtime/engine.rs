@@ -89,6 +89,13 @@ impl<H: Handler> Engine<H> {
         runtime: Handle,
     ) -> Result<Self, RuntimeError> {
         let mut consumer_config = kafka.consumer(&config.group_id);
+        // Co-partitioning: the state of partition p is read from partition p of every input
+        // topic, so one instance must own partition p of all of them. The range assignor gives
+        // every member the same partition numbers of each topic (the topics have as many
+        // partitions); cooperative-sticky balances each topic on its own and does not, which
+        // with two instances sent an order's stock answer to the instance without the order.
+        // Set after the operator's overrides on purpose: this is not a tuning knob.
+        consumer_config.set("partition.assignment.strategy", "range");
         consumer_config.set(
             "session.timeout.ms",
             config.session_timeout.as_millis().to_string(),
