@@ -23,6 +23,24 @@ pub const FONT_CANDIDATES: [&str; 5] = [
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
 ];
 
+/// The x axis of every load and baseline panel.
+const LOAD_X_DESC: &str = "seconds since the first due time";
+/// Colours for [`draw_lines`], in turn.
+const PALETTE: [RGBColor; 12] = [
+    BLUE_,
+    RED_,
+    GREEN_,
+    ORANGE_,
+    PURPLE_,
+    GRAY_,
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(100, 100, 220),
+];
+
 /// The family name the charts ask plotters for.
 const FAMILY: &str = "sans-serif";
 const WIDTH: u32 = 1400;
@@ -73,6 +91,7 @@ struct Line {
 /// One panel: its title, axis name, lines and whether the y axis is logarithmic.
 struct Panel {
     title: String,
+    x_desc: &'static str,
     y_desc: &'static str,
     log: bool,
     lines: Vec<Line>,
@@ -140,6 +159,53 @@ pub fn draw(report: &Report, path: &Path, text: bool) -> Result<(), ChartError> 
     root.present().map_err(|e| fail(e.to_string()))
 }
 
+/// A named line for [`draw_lines`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedLine {
+    pub name: String,
+    /// `(x, y)` points, x ascending.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One linear panel of `lines` into the PNG at `path`, for figures that are not a load or
+/// baseline report (the chaos soak's memory per instance); `text` as for [`draw`].
+///
+/// # Errors
+/// [`ChartError`] if the file cannot be written.
+pub fn draw_lines(
+    path: &Path,
+    title: &str,
+    x_desc: &'static str,
+    y_desc: &'static str,
+    lines: &[NamedLine],
+    text: bool,
+) -> Result<(), ChartError> {
+    let fail = |reason: String| ChartError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let panel = Panel {
+        title: title.to_owned(),
+        x_desc,
+        y_desc,
+        log: false,
+        lines: lines
+            .iter()
+            .zip(PALETTE.iter().cycle())
+            .map(|(line, color)| Line {
+                name: line.name.clone(),
+                color: *color,
+                points: line.points.clone(),
+            })
+            .collect(),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT / 2 + 150)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    draw_panel(&root, &panel, 0.0, text).map_err(fail)?;
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
 fn draw_panel(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     panel: &Panel,
@@ -204,7 +270,7 @@ where
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE.mix(0.0));
     if text {
-        mesh.x_desc("seconds since the first due time")
+        mesh.x_desc(panel.x_desc)
             .y_desc(panel.y_desc)
             .label_style((FAMILY, 13));
     }
@@ -405,6 +471,7 @@ fn load_panels(load: &LoadReport, baselines: Option<&[BaselineReport]>) -> Vec<P
         Panel {
             title: "latency per second (ms, log scale); checkout timed from its due time"
                 .to_owned(),
+            x_desc: LOAD_X_DESC,
             y_desc: "ms",
             log: true,
             lines: latency,
@@ -412,6 +479,7 @@ fn load_panels(load: &LoadReport, baselines: Option<&[BaselineReport]>) -> Vec<P
         },
         Panel {
             title: "throughput per second".to_owned(),
+            x_desc: LOAD_X_DESC,
             y_desc: "per second",
             log: false,
             lines: throughput,
@@ -432,6 +500,7 @@ fn baseline_panels(baseline: &BaselineReport) -> Vec<Panel> {
         Panel {
             title: "end-to-end latency per second (ms, log scale), from each record's due time"
                 .to_owned(),
+            x_desc: LOAD_X_DESC,
             y_desc: "ms",
             log: true,
             lines: vec![
@@ -455,6 +524,7 @@ fn baseline_panels(baseline: &BaselineReport) -> Vec<Panel> {
         },
         Panel {
             title: "records per second".to_owned(),
+            x_desc: LOAD_X_DESC,
             y_desc: "per second",
             log: false,
             lines: vec![
@@ -609,5 +679,21 @@ mod tests {
         draw(&Report::Load(LoadReport::default()), &path, false).unwrap();
         assert!(is_png(&path));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn named_lines_draw_with_and_without_text() {
+        let lines: Vec<NamedLine> = (0..14)
+            .map(|i| NamedLine {
+                name: format!("instance {i}"),
+                points: (0..10).map(|t| (f64::from(t), f64::from(i + t))).collect(),
+            })
+            .collect();
+        for text in [false, font(None).is_some()] {
+            let path = temp_png("lines");
+            draw_lines(&path, "memory", "seconds", "MiB", &lines, text).unwrap();
+            assert!(is_png(&path));
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use shop_chaos::faults::{FaultSettings, Stack};
 use shop_chaos::{ChaosConfig, ChaosReport, run_chaos};
+use shop_loadgen::chart::{self, NamedLine};
 use shop_loadgen::report::Report;
 use shop_loadgen::write_report;
 use shop_platform::{shutdown, telemetry};
@@ -196,15 +197,46 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let load_json = config.out_dir.join("load.json");
     let chart = write_report(&Report::Load(report.load.clone()), &load_json, None)
         .with_context(|| format!("while writing {}", load_json.display()))?;
+    let memory_png = config.out_dir.join("memory.png");
+    draw_memory(&report, &memory_png)
+        .with_context(|| format!("while writing {}", memory_png.display()))?;
     print_summary(&report);
     println!(
-        "report: {}\nload:   {} (chart {})\nlogs:   {}",
+        "report: {}\nload:   {} (chart {})\nmemory: {}\nlogs:   {}",
         json.display(),
         load_json.display(),
         chart.display(),
+        memory_png.display(),
         config.out_dir.join("logs").display()
     );
     Ok(report.verdict.passed)
+}
+
+/// Every instance's resident memory over the run, one line each (a kill starts a new
+/// process, so its line drops and climbs again).
+fn draw_memory(report: &ChaosReport, path: &Path) -> anyhow::Result<()> {
+    let lines: Vec<NamedLine> = report
+        .services
+        .iter()
+        .map(|service| NamedLine {
+            name: service.name.clone(),
+            points: service.rss_mib.clone(),
+        })
+        .collect();
+    let title = format!(
+        "resident memory per instance, {} ({} checkouts/s for {} s)",
+        report.run_id, report.settings.rate, report.settings.duration_s
+    );
+    let text = chart::font(None).is_some();
+    chart::draw_lines(
+        path,
+        &title,
+        "seconds since the fleet started",
+        "MiB",
+        &lines,
+        text,
+    )?;
+    Ok(())
 }
 
 fn print_summary(report: &ChaosReport) {
