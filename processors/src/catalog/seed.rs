@@ -182,7 +182,30 @@ async fn never_written(
     })?
 }
 
+/// How long to wait before asking the broker again about a topic it could not answer for.
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(200);
+
+/// Whether any partition of `topic` ever held a record. A topic created a moment ago may not be
+/// in the metadata yet or have no leader yet (`NotLeaderForPartition`), and a broker may be
+/// away for a moment: those are asked again until `deadline`, and only then are an error.
 fn has_records(
+    consumer: &BaseConsumer<TracingContext>,
+    topic: &str,
+    deadline: Instant,
+) -> Result<bool, SeedError> {
+    loop {
+        match any_partition_has_records(consumer, topic, deadline) {
+            Ok(found) => return Ok(found),
+            Err(error) if Instant::now() + ASK_AGAIN_AFTER < deadline => {
+                tracing::debug!(%error, "catalog seed: asking the broker again");
+                std::thread::sleep(ASK_AGAIN_AFTER);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn any_partition_has_records(
     consumer: &BaseConsumer<TracingContext>,
     topic: &str,
     deadline: Instant,

@@ -1,5 +1,6 @@
 //! The processing loop: poll, handle, produce, commit, one transaction per batch.
 
+use super::changelog;
 use super::codec_calls;
 use super::config::RuntimeConfig;
 use super::dead_letter;
@@ -7,17 +8,17 @@ use super::error::RuntimeError;
 use super::error::{fatal, is_fenced, requires_abort};
 use super::handler::{Handler, HandlerError, InputRecord, Outputs, RecordContext};
 use super::meters::Meters;
+use super::produce;
 use super::rebalance::{RebalanceContext, RebalanceEvent, TopicPartition};
 use super::restore;
 use super::store::Store;
 use super::trace;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::{KafkaSettings, TracingContext};
-use shop_schemas::codec::Part;
 use shop_schemas::{AvroCodec, CodecError, now_millis};
 use shop_topics::names::dead_letter_topic;
 use std::collections::{HashMap, HashSet};
@@ -74,7 +75,9 @@ struct Engine<H: Handler> {
     kafka: KafkaSettings,
     consumer: BaseConsumer<RebalanceContext>,
     producer: BaseProducer<TracingContext>,
-    store: Store<H::State>,
+    /// Committed state, the open transaction's changes, and the trace headers of the record
+    /// that last changed each key (for its changelog record).
+    store: Store<H::State, OwnedHeaders>,
     assigned: HashSet<TopicPartition>,
     transaction: Option<OpenTransaction>,
     meters: Meters,
@@ -207,13 +210,15 @@ impl<H: Handler> Engine<H> {
                 RebalanceEvent::Revoked(partitions) => {
                     tracing::info!(?partitions, "partitions revoked");
                     self.meters.revoked(partitions.len());
-                    // The batch may hold records of partitions we no longer own; its offsets
-                    // cannot be committed by us now. Abort it: the new owner re-reads them.
-                    if self.transaction.is_some() {
-                        self.abort_and_rewind()?;
-                    }
                     for partition in &partitions {
                         self.assigned.remove(partition);
+                    }
+                    // The batch may hold records of partitions we no longer own; its offsets
+                    // cannot be committed by us now. Abort it: the new owner re-reads them.
+                    // The rewind seeks only the partitions still owned (after the removal
+                    // above): seeking a revoked one fails ("Erroneous state").
+                    if self.transaction.is_some() {
+                        self.abort_and_rewind()?;
                     }
                     let still_owned: HashSet<i32> = self
                         .assigned
@@ -290,8 +295,7 @@ impl<H: Handler> Engine<H> {
             self.begin()?.records += 1;
             let hop = trace::for_deadline(&self.config.processor, partition);
             let _inside = hop.span.enter();
-            let before = self.store.get(partition, &key);
-            let mut state = before.clone();
+            let mut state = self.store.get(partition, &key);
             let mut outputs = Outputs::default();
             match self
                 .handler
@@ -299,7 +303,7 @@ impl<H: Handler> Engine<H> {
             {
                 Ok(()) => {
                     self.meters.deadline_fired();
-                    self.emit(partition, &key, before, state, outputs, hop.headers)?;
+                    self.emit(partition, &key, state, outputs, hop.headers)?;
                 }
                 Err(HandlerError::Poison(reason)) => {
                     tracing::error!(
@@ -353,8 +357,7 @@ impl<H: Handler> Engine<H> {
         trace: OwnedHeaders,
     ) -> Result<(), RuntimeError> {
         let partition = message.partition();
-        let before = self.store.get(partition, key);
-        let mut state = before.clone();
+        let mut state = self.store.get(partition, key);
         let mut outputs = Outputs::default();
         let context = RecordContext {
             key,
@@ -372,16 +375,16 @@ impl<H: Handler> Engine<H> {
         if let Err(HandlerError::Poison(reason)) = handled {
             return self.dead_letter(message, &format!("handler: {reason}"));
         }
-        self.emit(partition, key, before, state, outputs, trace)
+        self.emit(partition, key, state, outputs, trace)
     }
 
-    /// Produces a handler's outputs and, if the state changed, the changelog record, and
-    /// stages the change in the store.
+    /// Produces a handler's outputs and stages its state, if changed, in the store. The
+    /// changelog gets the key's final state once per transaction, at commit
+    /// ([`Engine::commit`]), with `trace` if this is the key's last change.
     fn emit(
         &mut self,
         partition: i32,
         key: &str,
-        before: Option<H::State>,
         state: Option<H::State>,
         outputs: Outputs,
         trace: OwnedHeaders,
@@ -395,30 +398,7 @@ impl<H: Handler> Engine<H> {
                 .map_err(RuntimeError::Encode)?;
             self.produce(&output.topic, None, &key_bytes, Some(&value), trace.clone())?;
         }
-        if state != before {
-            if let Some(changelog) = self.config.changelog_topic.clone() {
-                let key_bytes = self
-                    .retrying(|| self.codec.encode_key(&changelog, key))?
-                    .map_err(RuntimeError::Encode)?;
-                let value = match &state {
-                    Some(state) => Some(
-                        self.retrying(|| self.codec.encode(&changelog, Part::Value, state))?
-                            .map_err(RuntimeError::Encode)?,
-                    ),
-                    None => None,
-                };
-                // The changelog partition is the input partition: restore reads it back from
-                // there, whatever the partitioner would have chosen.
-                self.produce(
-                    &changelog,
-                    Some(partition),
-                    &key_bytes,
-                    value.as_deref(),
-                    trace,
-                )?;
-            }
-            self.store.put(partition, key, state);
-        }
+        self.store.stage(partition, key, state, trace);
         Ok(())
     }
 
@@ -446,32 +426,24 @@ impl<H: Handler> Engine<H> {
         payload: Option<&[u8]>,
         headers: OwnedHeaders,
     ) -> Result<(), RuntimeError> {
-        let mut record = BaseRecord::to(topic).key(key).headers(headers);
-        if let Some(payload) = payload {
-            record = record.payload(payload);
-        }
-        if let Some(partition) = partition {
-            record = record.partition(partition);
-        }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    self.meters.record_out(topic);
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    record = returned;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((error, _)) => return Err(fatal("producing", error)),
-            }
-        }
+        produce::send(
+            &self.producer,
+            &mut self.meters,
+            topic,
+            partition,
+            key,
+            payload,
+            headers,
+        )
     }
 
+    /// Writes the batch's changelog records, then sends the input offsets to the transaction
+    /// and commits it; on success the staged state becomes the committed state.
     fn commit(&mut self) -> Result<(), RuntimeError> {
         let Some(open) = self.transaction.as_ref() else {
             return Ok(());
         };
+        let (started, records) = (open.started, open.records);
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset) in &open.next_offsets {
             offsets
@@ -486,6 +458,18 @@ impl<H: Handler> Engine<H> {
                 source: KafkaError::Subscription("consumer has no group metadata".to_owned()),
             });
         };
+        // One record per changed key, inside this transaction, before its offsets: the final
+        // state of every key is committed with the outputs and offsets that led to it.
+        if let Some(topic) = &self.config.changelog_topic {
+            changelog::write(
+                &self.store,
+                topic,
+                &self.codec,
+                &self.runtime,
+                &self.producer,
+                &mut self.meters,
+            )?;
+        }
         self.drain_deliveries();
         let result = self
             .producer
@@ -496,7 +480,7 @@ impl<H: Handler> Engine<H> {
             });
         match result {
             Ok(()) => {
-                self.meters.committed(open.started.elapsed(), open.records);
+                self.meters.committed(started.elapsed(), records);
                 self.store.commit();
                 self.transaction = None;
                 Ok(())
@@ -532,6 +516,10 @@ impl<H: Handler> Engine<H> {
         let Some(open) = self.transaction.take() else {
             return Ok(());
         };
+        // librdkafka's abort waits until every record of the transaction has had its delivery
+        // report served, and nothing serves them while it blocks: without this, aborting a
+        // batch that had produced anything failed after `operation_timeout`, fatally.
+        self.drain_deliveries();
         self.producer
             .abort_transaction(self.config.operation_timeout)
             .map_err(|error| fatal("aborting a transaction", error))?;

@@ -31,7 +31,8 @@ impl<T: AvroRecord> InputRecord for T {
 pub trait Handler: Send + 'static {
     /// The value type of the input topics.
     type Input: InputRecord;
-    /// The state kept per key, written to the changelog topic whenever it changes.
+    /// The state kept per key. The changelog topic gets its final value once per transaction
+    /// in which it changed (a tombstone if it ends as `None`), not every intermediate one.
     type State: AvroRecord + Clone + PartialEq;
 
     /// # Errors

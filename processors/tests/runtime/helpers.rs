@@ -168,8 +168,19 @@ pub(crate) async fn produce_raw(topic: &str, key: &[u8], payload: &[u8]) {
         .unwrap();
 }
 
-/// Produces commands keyed by product, each with a `traceparent` naming its command id.
+/// Produces commands keyed by product, each with a `traceparent` naming its index.
 pub(crate) async fn produce_commands(topic: &str, commands: &[InventoryCommand]) {
+    produce_commands_to(topic, None, 0, commands).await;
+}
+
+/// Produces commands keyed by product to `partition` (`None`: where the key hashes to), in
+/// order, each with a `traceparent` naming `first_trace` plus its index.
+pub(crate) async fn produce_commands_to(
+    topic: &str,
+    partition: Option<i32>,
+    first_trace: usize,
+    commands: &[InventoryCommand],
+) {
     let writer = AvroCodec::new(&registry(), Registration::LookupOnly).unwrap();
     let producer = producer();
     let mut records = Vec::with_capacity(commands.len());
@@ -179,20 +190,21 @@ pub(crate) async fn produce_commands(topic: &str, commands: &[InventoryCommand])
         };
         let key = writer.encode_key(topic, &restock.product_id).await.unwrap();
         let value = writer.encode(topic, Part::Value, command).await.unwrap();
-        records.push((key, value, traceparent(index)));
+        records.push((key, value, traceparent(first_trace + index)));
     }
     let sends = records.iter().map(|(key, value, trace)| {
         let headers = OwnedHeaders::new().insert(Header {
             key: "traceparent",
             value: Some(trace.as_str()),
         });
-        producer.send(
-            FutureRecord::to(topic)
-                .key(key)
-                .payload(value)
-                .headers(headers),
-            Duration::from_secs(30),
-        )
+        let mut record = FutureRecord::to(topic)
+            .key(key)
+            .payload(value)
+            .headers(headers);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        producer.send(record, Duration::from_secs(30))
     });
     for result in join_all(sends).await {
         result.map_err(|(error, _)| error).unwrap();
@@ -233,6 +245,33 @@ pub(crate) async fn final_levels(changelog: &str) -> HashMap<String, StockLevel>
         }
     }
     levels
+}
+
+/// Reads `topic` from the beginning with `read_uncommitted`, so records of open and aborted
+/// transactions count too, until `count` arrived or `timeout` passed.
+pub(crate) async fn consume_uncommitted(
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer<TracingContext> = testing::kafka()
+        .consumer(&testing::unique("uncommitted-reader"))
+        .set("isolation.level", "read_uncommitted")
+        .create_with_context(TracingContext)
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut messages = Vec::new();
+    while messages.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => messages.push(message.detach()),
+            Ok(Err(error)) => panic!("consuming {topic}: {error}"),
+            Err(_) => break,
+        }
+    }
+    messages.sort_by_key(|m| (m.partition(), m.offset()));
+    messages
 }
 
 /// A W3C trace context whose trace id is `index`.

@@ -1,9 +1,11 @@
 //! The exactly-once runtime against the real broker and registry, driven through the
 //! restock counter: poison goes to the dead-letter topic, state survives restarts, a SIGKILLed
-//! process loses and duplicates nothing, and a zombie cannot commit.
+//! process loses and duplicates nothing, a zombie cannot commit, and the changelog gets one
+//! record per changed key per transaction.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
+mod changelog;
 mod global;
 mod helpers;
 mod timers;
