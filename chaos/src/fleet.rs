@@ -4,6 +4,7 @@
 //! supervisor, restarts one that exits on its own (and counts that, because it should not).
 
 use serde::Serialize;
+use shop_loadgen::cpu::WatchedProcess;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -249,6 +250,21 @@ impl Fleet {
             }
         }
         Ok(restarted)
+    }
+
+    /// Every running instance's process, for the load generator's CPU figures (an instance
+    /// killed and restarted later is a new process the figures do not follow).
+    pub fn running(&self) -> Vec<WatchedProcess> {
+        self.services
+            .iter()
+            .filter_map(|service| {
+                let pid = service.child.as_ref().and_then(Child::id)?;
+                Some(WatchedProcess {
+                    label: service.spec.name(),
+                    pid,
+                })
+            })
+            .collect()
     }
 
     /// Samples the resident memory of every running instance.

@@ -197,6 +197,7 @@ pub async fn run_chaos(
     load_config.duration = config.duration;
     load_config.warmup = Duration::ZERO;
     load_config.terminal_timeout = config.terminal_timeout;
+    load_config.watch = fleet.lock().await.running();
     let load_started = Instant::now();
     let injected = tokio::spawn(inject(
         planned.clone(),
@@ -215,8 +216,26 @@ pub async fn run_chaos(
     tracing::info!("load done; checking the topics and the read model");
     let codec = Arc::new(AvroCodec::new(&registry, Registration::LookupOnly)?);
     let topics = TopicNames::with_prefix(&prefix);
-    let (observed, invariants) = settled_check(&kafka, &codec, &topics, config.settle).await?;
-    let read_model = audit::audit(&database.pool, &observed, config.settle).await?;
+    // A check that cannot finish (a topic too large to read in time, the database gone) is a
+    // finding of the run, reported with everything else, not a reason to lose the report.
+    let (invariants, read_model, check_error) =
+        match settled_check(&kafka, &codec, &topics, config.settle).await {
+            Ok((observed, invariants)) => {
+                match audit::audit(&database.pool, &observed, config.settle).await {
+                    Ok(read_model) => (invariants, read_model, None),
+                    Err(error) => (
+                        invariants,
+                        ReadModelAudit::default(),
+                        Some(format!("the read model could not be read: {error}")),
+                    ),
+                }
+            }
+            Err(error) => (
+                invariants::Report::default(),
+                ReadModelAudit::default(),
+                Some(format!("the topics could not be checked: {error}")),
+            ),
+        };
 
     keeper_stop.cancel();
     let _ = keeper.await;
@@ -236,6 +255,7 @@ pub async fn run_chaos(
         &read_model,
         unplanned_exits,
         failed_faults,
+        check_error,
     );
     if verdict.passed {
         database.drop().await;

@@ -50,7 +50,9 @@ pub struct Verdict {
     pub unplanned_exits: usize,
     /// Faults that could not be carried out (the run then proved less than it claims).
     pub failed_faults: usize,
-    /// No promise broken and every fault carried out.
+    /// Why the checks could not finish, if they could not (then nothing above is proven).
+    pub check_error: Option<String>,
+    /// No promise broken, every fault carried out and every check finished.
     pub passed: bool,
 }
 
@@ -62,6 +64,7 @@ pub fn judge(
     read_model: &ReadModelAudit,
     unplanned_exits: usize,
     failed_faults: usize,
+    check_error: Option<String>,
 ) -> Verdict {
     let count = |kinds: &[ViolationKind]| -> usize {
         kinds.iter().map(|kind| invariants.count(*kind)).sum()
@@ -86,7 +89,8 @@ pub fn judge(
         && lost == 0
         && oversold == 0
         && read_model_differences == 0
-        && failed_faults == 0;
+        && failed_faults == 0
+        && check_error.is_none();
     Verdict {
         checkouts_sent: load.checkout.sent,
         checkouts_accepted: orders.checkouts_accepted,
@@ -99,6 +103,7 @@ pub fn judge(
         read_model_differences,
         unplanned_exits,
         failed_faults,
+        check_error,
         passed,
     }
 }
@@ -137,6 +142,7 @@ mod tests {
             &ReadModelAudit::default(),
             1,
             0,
+            None,
         );
         assert!(verdict.passed, "{verdict:?}");
         assert_eq!(
@@ -162,6 +168,7 @@ mod tests {
             &ReadModelAudit::default(),
             0,
             0,
+            None,
         );
         assert_eq!(
             (verdict.lost, verdict.duplicated, verdict.oversold),
@@ -179,8 +186,28 @@ mod tests {
         load.orders.timed_out.insert("PENDING".to_owned(), 5);
         load.orders.scarce_stock = 10;
         load.orders.scarce_confirmed = 11;
-        let verdict = judge(&load, &clean_invariants(), &ReadModelAudit::default(), 0, 0);
+        let verdict = judge(
+            &load,
+            &clean_invariants(),
+            &ReadModelAudit::default(),
+            0,
+            0,
+            None,
+        );
         assert_eq!((verdict.lost, verdict.oversold), (2, 1));
+        assert!(!verdict.passed);
+    }
+
+    #[test]
+    fn a_check_that_could_not_finish_fails_the_run() {
+        let verdict = judge(
+            &LoadReport::default(),
+            &clean_invariants(),
+            &ReadModelAudit::default(),
+            0,
+            0,
+            Some("inventory.stock was not read to its end".to_owned()),
+        );
         assert!(!verdict.passed);
     }
 
@@ -194,7 +221,17 @@ mod tests {
             ..ReadModelAudit::default()
         };
         let load = LoadReport::default();
-        assert!(!judge(&load, &clean_invariants(), &stale, 0, 0).passed);
-        assert!(!judge(&load, &clean_invariants(), &ReadModelAudit::default(), 0, 1).passed);
+        assert!(!judge(&load, &clean_invariants(), &stale, 0, 0, None).passed);
+        assert!(
+            !judge(
+                &load,
+                &clean_invariants(),
+                &ReadModelAudit::default(),
+                0,
+                1,
+                None
+            )
+            .passed
+        );
     }
 }

@@ -255,6 +255,9 @@ fn print_summary(report: &ChaosReport) {
         "  lost {}, duplicated {}, oversold {}, read-model differences {}",
         v.lost, v.duplicated, v.oversold, v.read_model_differences
     );
+    if let Some(error) = &v.check_error {
+        println!("  checks not finished: {error}");
+    }
     if !v.violations.is_empty() {
         println!("  violations: {:?}", v.violations);
         for line in report.violations.iter().take(10) {
