@@ -5,7 +5,7 @@ use super::codec_calls;
 use super::config::RuntimeConfig;
 use super::dead_letter;
 use super::error::RuntimeError;
-use super::error::{fatal, is_fenced, requires_abort};
+use super::error::{fatal, is_fenced, is_retriable, requires_abort};
 use super::handler::{Handler, HandlerError, InputRecord, Outputs, RecordContext};
 use super::meters::Meters;
 use super::produce;
@@ -134,10 +134,30 @@ impl<H: Handler> Engine<H> {
         })
     }
 
+    /// Registers the transactional id (fencing any older instance with it). A retriable
+    /// error (`NOT_COORDINATOR`, `COORDINATOR_LOAD_IN_PROGRESS` while a restarted broker loads
+    /// its transaction log) is asked again until `operation_timeout` has passed in all.
+    fn init_transactions(&self, shutdown: &CancellationToken) -> Result<(), RuntimeError> {
+        let deadline = Instant::now() + self.config.operation_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.producer.init_transactions(left) {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if is_retriable(&error)
+                        && Instant::now() < deadline
+                        && !shutdown.is_cancelled() =>
+                {
+                    tracing::warn!(%error, "initialising transactions; trying again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(error) => return Err(fatal("initialising transactions", error)),
+            }
+        }
+    }
+
     fn run(&mut self, shutdown: &CancellationToken) -> Result<(), RuntimeError> {
-        self.producer
-            .init_transactions(self.config.operation_timeout)
-            .map_err(|error| fatal("initialising transactions", error))?;
+        self.init_transactions(shutdown)?;
         let topics: Vec<&str> = self
             .config
             .input_topics

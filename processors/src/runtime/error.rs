@@ -63,6 +63,25 @@ pub(crate) fn is_fatal_consumer_error(error: &KafkaError) -> bool {
     matches!(error, KafkaError::MessageConsumptionFatal(_))
 }
 
+/// Whether the failed transactional call may simply be made again: librdkafka says so, or the
+/// broker's transaction coordinator was moving or loading (a broker just restarted), was still
+/// ending the previous instance's transaction (`CONCURRENT_TRANSACTIONS`), or the call timed
+/// out.
+pub(crate) fn is_retriable(error: &KafkaError) -> bool {
+    transaction_error(error).is_some_and(|inner| {
+        inner.is_retriable()
+            || matches!(
+                inner.code(),
+                RDKafkaErrorCode::NotCoordinator
+                    | RDKafkaErrorCode::CoordinatorLoadInProgress
+                    | RDKafkaErrorCode::CoordinatorNotAvailable
+                    | RDKafkaErrorCode::ConcurrentTransactions
+                    | RDKafkaErrorCode::OperationTimedOut
+                    | RDKafkaErrorCode::RequestTimedOut
+            )
+    })
+}
+
 pub(crate) fn requires_abort(error: &KafkaError) -> bool {
     transaction_error(error).is_some_and(|inner| inner.txn_requires_abort() || inner.is_retriable())
 }
