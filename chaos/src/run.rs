@@ -63,6 +63,9 @@ pub enum ChaosError {
     Observe(#[from] ObserveError),
     #[error("the stack script is needed for broker and PostgreSQL faults (--stack)")]
     NoStack,
+    /// A task still held the fleet when it was to be stopped (a bug in this crate).
+    #[error("the fleet was still in use when the run ended")]
+    FleetStillShared,
 }
 
 /// Everything a chaos run is told.
@@ -241,10 +244,7 @@ pub async fn run_chaos(
     let _ = keeper.await;
     let fleet = Arc::try_unwrap(fleet)
         .map(Mutex::into_inner)
-        .map_err(|_| FleetError::Spawn {
-            binary: PathBuf::from("(fleet still shared)"),
-            source: std::io::Error::other("a task still holds the fleet"),
-        })?;
+        .map_err(|_| ChaosError::FleetStillShared)?;
     let services = fleet.stop_all().await;
 
     let unplanned_exits = services.iter().map(|s| s.unplanned_exits.len()).sum();
