@@ -41,8 +41,6 @@ pub enum ChaosError {
     Topics(#[from] ProvisionError),
     #[error("the run's database: {0}")]
     Database(#[from] DatabaseError),
-    #[error("the run's database: {0}")]
-    Sql(#[from] sqlx::Error),
     #[error("cannot create the run's folder {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -519,13 +517,7 @@ impl RunDatabase {
                 }
             })
             .collect();
-        let pool = database::connect(&admin).await?;
-        // `name` is letters, digits and underscores only (made just above).
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&pool)
-            .await?;
-        pool.close().await;
-        let settings = admin.with_database(&name)?;
+        let settings = database::create_database(&admin, &name).await?;
         let pool = database::connect(&settings).await?;
         Ok(Self {
             admin,
@@ -538,17 +530,7 @@ impl RunDatabase {
     /// Drops the database; a failure is only logged (the run's result does not depend on it).
     async fn drop(self) {
         self.pool.close().await;
-        let dropped = async {
-            let admin = database::connect(&self.admin).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&admin)
-            .await?;
-            Ok::<_, ChaosError>(())
-        };
-        if let Err(error) = dropped.await {
+        if let Err(error) = database::drop_database(&self.admin, &self.name).await {
             tracing::warn!(%error, database = %self.name, "cannot drop the run's database");
         }
     }

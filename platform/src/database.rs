@@ -54,7 +54,7 @@ impl DatabaseSettings {
     }
 }
 
-/// Why a pool could not be opened.
+/// Why a pool could not be opened, or a database created or dropped.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error("database URL does not parse: {reason}")]
@@ -65,6 +65,60 @@ pub enum DatabaseError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{name:?} is not a plain database name (ASCII letters, digits and underscores)")]
+    Name { name: String },
+    #[error("`{statement}` failed: {source}")]
+    Statement {
+        statement: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Creates the empty database `name` on the server `server` points at and returns settings
+/// for it: tests, benchmarks and chaos runs each work in a database of their own.
+///
+/// # Errors
+/// [`DatabaseError::Name`] unless `name` is ASCII letters, digits and underscores (it goes into
+/// the statement unquoted), else what connecting or `CREATE DATABASE` answered.
+pub async fn create_database(
+    server: &DatabaseSettings,
+    name: &str,
+) -> Result<DatabaseSettings, DatabaseError> {
+    run_on_server(server, name, "CREATE DATABASE {name}").await?;
+    server.with_database(name)
+}
+
+/// Drops the database `name` on the server `server` points at, closing its connections
+/// (`WITH (FORCE)`); one that does not exist is no error.
+///
+/// # Errors
+/// As [`create_database`].
+pub async fn drop_database(server: &DatabaseSettings, name: &str) -> Result<(), DatabaseError> {
+    run_on_server(server, name, "DROP DATABASE IF EXISTS {name} WITH (FORCE)").await
+}
+
+/// Runs `template` with `{name}` replaced by `name`, once checked to be a plain identifier.
+async fn run_on_server(
+    server: &DatabaseSettings,
+    name: &str,
+    template: &str,
+) -> Result<(), DatabaseError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DatabaseError::Name {
+            name: name.to_owned(),
+        });
+    }
+    let statement = template.replace("{name}", name);
+    let admin = connect(server).await?;
+    // Safe to build: `name` was just checked to be letters, digits and underscores.
+    let result = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+        .execute(&admin)
+        .await;
+    admin.close().await;
+    result
+        .map(|_| ())
+        .map_err(|source| DatabaseError::Statement { statement, source })
 }
 
 fn url_of(text: &str) -> Result<url::Url, DatabaseError> {
@@ -119,5 +173,23 @@ mod tests {
         let settings = DatabaseSettings::new("postgres://shop:shop@127.0.0.1:5433/shop");
         let other = settings.with_database("test_123").unwrap();
         assert_eq!(other.url, "postgres://shop:shop@127.0.0.1:5433/test_123");
+    }
+
+    #[tokio::test]
+    async fn only_plain_names_reach_a_statement() {
+        // No server behind this URL: the name is refused before any connection is tried.
+        let server = DatabaseSettings::new("postgres://shop:shop@127.0.0.1:1/shop");
+        for name in ["", "a-b", "x; DROP DATABASE shop", "naïve"] {
+            let error = create_database(&server, name).await.unwrap_err();
+            assert!(
+                matches!(error, DatabaseError::Name { .. }),
+                "{name}: {error}"
+            );
+            let error = drop_database(&server, name).await.unwrap_err();
+            assert!(
+                matches!(error, DatabaseError::Name { .. }),
+                "{name}: {error}"
+            );
+        }
     }
 }

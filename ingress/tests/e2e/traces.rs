@@ -354,16 +354,9 @@ async fn one_checkout_is_one_trace_from_the_request_through_every_hop() {
     super::create_topics(&prefix).await;
     let topics = TopicNames::with_prefix(&prefix);
     let database = testing::unique("ingress_trace");
-    let admin = database::connect(&DatabaseSettings::new(testing::database_url()))
+    let server = DatabaseSettings::new(testing::database_url());
+    let database_url = database::create_database(&server, &database)
         .await
-        .unwrap();
-    // `database` is ours: letters, digits and underscores from `testing::unique`.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let database_url = DatabaseSettings::new(testing::database_url())
-        .with_database(&database)
         .unwrap()
         .url;
 
@@ -430,12 +423,7 @@ async fn one_checkout_is_one_trace_from_the_request_through_every_hop() {
     ingress.stop().await;
     processors.stop().await;
     projector.stop().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    database::drop_database(&server, &database).await.unwrap();
 
     let trace: Vec<Received> = collector
         .spans()

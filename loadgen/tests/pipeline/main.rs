@@ -61,17 +61,10 @@ impl Shop {
         .await
         .unwrap();
         let database = testing::unique("loadgen");
-        let admin = database::connect(&DatabaseSettings::new(testing::database_url()))
-            .await
-            .unwrap();
-        // `database` is ours: letters, digits and underscores from `testing::unique`.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let db = DatabaseSettings::new(testing::database_url())
-            .with_database(&database)
-            .unwrap();
+        let db =
+            database::create_database(&DatabaseSettings::new(testing::database_url()), &database)
+                .await
+                .unwrap();
         let pool = database::connect(&db).await.unwrap();
         shop_readmodel::migrate(&pool).await.unwrap();
 
@@ -146,14 +139,10 @@ impl Shop {
         for task in self.tasks {
             task.await.unwrap();
         }
-        let admin = database::connect(&DatabaseSettings::new(testing::database_url()))
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            self.database
-        )))
-        .execute(&admin)
+        database::drop_database(
+            &DatabaseSettings::new(testing::database_url()),
+            &self.database,
+        )
         .await
         .unwrap();
     }

@@ -34,28 +34,27 @@ async fn a_pool_carries_its_statement_timeout() {
 async fn a_test_database_can_be_created_used_and_dropped() {
     testing::init_logs();
     let settings = DatabaseSettings::new(testing::database_url());
-    let admin = database::connect(&settings).await.unwrap();
     let name = testing::unique("platform_test");
-    // `name` is ours: letters, digits and underscores from `testing::unique`.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let own_settings = database::create_database(&settings, &name).await.unwrap();
 
-    let own = database::connect(&settings.with_database(&name).unwrap())
-        .await
-        .unwrap();
+    let own = database::connect(&own_settings).await.unwrap();
     let current: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&own)
         .await
         .unwrap();
     assert_eq!(current, name);
-    own.close().await;
 
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .execute(&admin)
+    // Dropped while `own` is still connected: `WITH (FORCE)` closes it.
+    database::drop_database(&settings, &name).await.unwrap();
+    let admin = database::connect(&settings).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&admin)
         .await
         .unwrap();
+    assert_eq!(left, 0, "{name} is still there");
+    // Dropping what is gone is no error.
+    database::drop_database(&settings, &name).await.unwrap();
 }
 
 #[tokio::test]
