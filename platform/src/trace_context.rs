@@ -221,6 +221,17 @@ mod tests {
         }
     }
 
+    /// A subscriber that exports every finished span to the returned [`Kept`] at once.
+    fn recording() -> (Kept, impl tracing::Subscriber + Send + Sync) {
+        let kept = Kept::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(kept.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        (kept, subscriber)
+    }
+
     fn hop_span(parent: Option<&Parent>) -> Span {
         tracing::info_span!(
             "hop",
@@ -266,12 +277,7 @@ mod tests {
 
     #[test]
     fn an_exported_hop_is_a_child_of_the_incoming_span_and_hands_on_its_own_id() {
-        let kept = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(kept.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let (kept, subscriber) = recording();
         let outgoing = tracing::subscriber::with_default(subscriber, || {
             // A span that is current must not become the parent: the header decides.
             let unrelated = tracing::info_span!("unrelated");
@@ -303,12 +309,7 @@ mod tests {
 
     #[test]
     fn an_unsampled_trace_travels_on_but_is_not_described_or_sent() {
-        let kept = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(kept.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let (kept, subscriber) = recording();
         let unsampled = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
         let outgoing = tracing::subscriber::with_default(subscriber, || {
             let parent = Parent::parse(unsampled);
@@ -332,12 +333,7 @@ mod tests {
 
     #[test]
     fn a_hop_without_a_valid_header_starts_a_trace_of_its_own() {
-        let kept = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(kept.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let (kept, subscriber) = recording();
         let outgoing = tracing::subscriber::with_default(subscriber, || {
             let name = || "deadline".to_owned();
             join(&hop_span(None), None, HopKind::Internal, name, attributes).unwrap()
