@@ -5,7 +5,9 @@
 //! `shop-schemas`).
 
 pub mod database;
+pub mod instance;
 pub mod kafka;
+pub mod probe;
 pub mod procfs;
 pub mod shutdown;
 pub mod telemetry;

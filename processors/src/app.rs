@@ -289,8 +289,9 @@ pub struct Args {
     pub topic_prefix: String,
     /// Unique among running instances of a processor and stable across restarts: it names the
     /// transactional id, so a restarted instance fences its predecessor's open transaction at
-    /// once instead of leaving it to time out.
-    #[arg(long, env = "SHOP_INSTANCE_ID", default_value = "0")]
+    /// once instead of leaving it to time out. `@hostname` takes the host name (one per
+    /// container, for replicas that share a configuration).
+    #[arg(long, env = "SHOP_INSTANCE_ID", default_value = "0", value_parser = shop_platform::instance::parse)]
     pub instance_id: String,
     /// A transaction commits after this many input records...
     #[arg(long, env = "SHOP_BATCH_MAX_RECORDS", default_value_t = 500)]

@@ -56,8 +56,9 @@ struct Args {
     /// ...or when its first record is this old.
     #[arg(long, env = "SHOP_PROJECTOR_BATCH_LINGER", default_value = "20ms", value_parser = humantime::parse_duration)]
     batch_linger: Duration,
-    /// Unique among running projector instances, stable across restarts.
-    #[arg(long, env = "SHOP_INSTANCE_ID", default_value = "0")]
+    /// Unique among running projector instances, stable across restarts; `@hostname` takes the
+    /// host name.
+    #[arg(long, env = "SHOP_INSTANCE_ID", default_value = "0", value_parser = shop_platform::instance::parse)]
     instance_id: String,
     /// Rejoin as the same static group member after a restart (named after the instance id).
     #[arg(long, env = "SHOP_STATIC_MEMBERSHIP")]
