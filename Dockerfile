@@ -52,8 +52,14 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 LABEL org.opencontainers.image.title="shop-pipeline" \
       org.opencontainers.image.description="Kafka-native e-commerce pipeline: HTTP ingress, stream processors, read-model projector, lag monitor, topic tool" \
       org.opencontainers.image.licenses="Apache-2.0"
-# The binaries need glibc, libgcc and zlib, all in the slim image already.
-RUN groupadd --system --gid 10001 shop \
+# The binaries need glibc, libgcc, zlib (in the slim image) and OpenSSL with the CA bundle (for
+# SHOP_KAFKA_PROPERTIES=security.protocol=SSL or SASL_SSL). Package versions follow the Debian
+# release the base image pins; pinning them too would break the build at every security update.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl3t64 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 shop \
  && useradd --system --uid 10001 --gid shop --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin shop
 COPY --from=builder \

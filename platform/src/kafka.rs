@@ -215,6 +215,24 @@ mod tests {
         assert_eq!(config.get("security.protocol"), Some("SSL"));
     }
 
+    /// librdkafka checks `security.protocol` and the SASL mechanism when a client is created,
+    /// without a broker: a build without OpenSSL refuses them ("OpenSSL not available at build
+    /// time"), and managed clusters need them.
+    #[test]
+    fn clients_accept_tls_and_sasl_scram() {
+        use rdkafka::producer::BaseProducer;
+        for overrides in [
+            "security.protocol=SSL",
+            "security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,sasl.username=u,sasl.password=p",
+            "security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=u,sasl.password=p",
+        ] {
+            let mut settings = settings();
+            settings.overrides = KafkaSettings::parse_overrides(overrides).unwrap();
+            let created: Result<BaseProducer, _> = settings.producer().create();
+            assert!(created.is_ok(), "{overrides}: {:?}", created.err());
+        }
+    }
+
     #[test]
     fn a_malformed_override_is_refused_by_name() {
         let error = KafkaSettings::parse_overrides("acks=all,oops").unwrap_err();
