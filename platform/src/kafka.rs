@@ -7,6 +7,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::metadata::Metadata;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
 /// Where the cluster is and who we are to it.
@@ -121,6 +122,18 @@ impl KafkaSettings {
             .set("partition.assignment.strategy", "cooperative-sticky");
         self.finish(config)
     }
+}
+
+/// The partition ids `metadata` lists for `topic`; empty when the topic is missing or carries an
+/// error (a fresh topic without a leader yet, say), which callers report or wait out as they see
+/// fit.
+pub fn partition_ids(metadata: &Metadata, topic: &str) -> Vec<i32> {
+    metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect()
 }
 
 /// A client context that logs librdkafka's messages and errors through `tracing` (target

@@ -30,7 +30,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
+mod common;
+
 use clap::CommandFactory;
+use common::{assert_none, list, root};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -108,11 +111,6 @@ static NOTHING: BTreeSet<String> = BTreeSet::new();
 // Files
 // ---------------------------------------------------------------------------------------------
 
-/// The repository root: the workspace, one level above this crate.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// The Kubernetes base.
 fn k8s_dir() -> PathBuf {
     root().join("deployments/k8s")
@@ -151,16 +149,6 @@ fn relative(path: &Path, base: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect();
     parts.join("/")
-}
-
-/// Fails with every problem found, one a line.
-fn assert_none(what: &str, problems: &[String]) {
-    assert!(
-        problems.is_empty(),
-        "{what}: {} problem(s)\n  {}",
-        problems.len(),
-        problems.join("\n  ")
-    );
 }
 
 /// Fails unless, for each needle, some problem mentions it: what a doctored file must trigger.
@@ -250,10 +238,6 @@ fn scalar(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-fn list(value: &Value) -> &[Value] {
-    value.as_array().map_or(&[], Vec::as_slice)
 }
 
 fn text(value: &Value) -> &str {

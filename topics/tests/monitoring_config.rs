@@ -9,6 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is the finding.
 
+mod common;
+
+use common::{assert_none, list, root};
 use serde_json::Value;
 use shop_topics::names::metrics as names;
 use std::collections::{BTreeSet, HashMap};
@@ -151,7 +154,7 @@ fn one_of(words: &str, word: &str) -> bool {
 }
 
 fn compose_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deployments/compose")
+    root().join("deployments/compose")
 }
 
 fn read(path: &Path) -> String {
@@ -168,20 +171,6 @@ fn json(path: &Path) -> Value {
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn list(value: &Value) -> &[Value] {
-    value.as_array().map_or(&[], Vec::as_slice)
-}
-
-/// Fails with every problem found, one a line.
-fn assert_none(what: &str, problems: &[String]) {
-    assert!(
-        problems.is_empty(),
-        "{what}: {} problem(s)\n  {}",
-        problems.len(),
-        problems.join("\n  ")
-    );
 }
 
 /// Seconds of a Prometheus duration such as `1m`, `90s` or `1m30s`.
@@ -307,8 +296,7 @@ fn text(value: &Value) -> String {
 
 /// The order statuses of the Avro schema the projector counts transitions of.
 fn order_statuses() -> BTreeSet<String> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/avro/shop.orders.OrderEvent.avsc");
+    let path = root().join("schemas/avro/shop.orders.OrderEvent.avsc");
     let schema = json(&path);
     let status = list(&schema["fields"])
         .iter()
@@ -607,7 +595,7 @@ fn unknown_labels(analysis: &Analysis, text: &str) -> Vec<String> {
 
 #[test]
 fn all_lists_every_metric_name_once() {
-    let source = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/names.rs"));
+    let source = read(&root().join("topics/src/names.rs"));
     let module = &source[source.find("pub mod metrics").expect("a metrics module")..];
     let mut defined = BTreeSet::new();
     for piece in module.split(": &str =").skip(1) {

@@ -74,12 +74,7 @@ pub async fn consumer_at_end(
                     topic: topic.clone(),
                     source,
                 })?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .iter()
-                .filter(|t| t.name() == topic && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
+            let partitions = shop_platform::kafka::partition_ids(&metadata, topic);
             if partitions.is_empty() {
                 return Err(WatchError::NoSuchTopic(topic.clone()));
             }

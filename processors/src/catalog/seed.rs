@@ -236,12 +236,7 @@ fn partitions(
             topic: topic.to_owned(),
             source,
         })?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = shop_platform::kafka::partition_ids(&metadata, topic);
     if partitions.is_empty() {
         return Err(SeedError::MissingTopic {
             topic: topic.to_owned(),

@@ -347,12 +347,7 @@ impl Reader<'_> {
                     source,
                 })?;
             let metadata = fetch_metadata(&consumer, &name, deadline)?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .iter()
-                .filter(|t| t.name() == name && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
+            let partitions = shop_platform::kafka::partition_ids(&metadata, &name);
             if partitions.is_empty() {
                 return Err(ObserveError::NoSuchTopic { topic: name });
             }

@@ -190,12 +190,7 @@ async fn partitions_of<C: Consumer<TracingContext>>(
         let left = deadline.saturating_duration_since(Instant::now());
         match consumer.fetch_metadata(Some(topic), left.min(METADATA_TRY)) {
             Ok(metadata) => {
-                let partitions: Vec<i32> = metadata
-                    .topics()
-                    .iter()
-                    .filter(|t| t.name() == topic && t.error().is_none())
-                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                    .collect();
+                let partitions = shop_platform::kafka::partition_ids(&metadata, topic);
                 if !partitions.is_empty() {
                     return Ok(partitions);
                 }
