@@ -7,10 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is the test's.
 
 use crate::kafka::{KafkaSettings, TracingContext};
-use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, Message};
 use std::time::{Duration, Instant};
 
 /// `SHOP_KAFKA_BROKERS`, or the local stack's.
@@ -100,10 +100,29 @@ pub async fn create_topic(topic: &str, partitions: i32) {
 /// Reads `topic` from the beginning (read_committed) until `count` records arrived or `timeout`
 /// passed, and returns what arrived.
 pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
-    let consumer: StreamConsumer<TracingContext> = kafka()
-        .consumer(&unique("test-reader"))
-        .create_with_context(TracingContext)
-        .unwrap();
+    let config = kafka().consumer(&unique("test-reader"));
+    consume_with(config, topic, count, timeout).await
+}
+
+/// [`consume`] with `read_uncommitted`, so records of open and aborted transactions count too.
+pub async fn consume_uncommitted(
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let mut config = kafka().consumer(&unique("uncommitted-reader"));
+    config.set("isolation.level", "read_uncommitted");
+    consume_with(config, topic, count, timeout).await
+}
+
+async fn consume_with(
+    config: ClientConfig,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer<TracingContext> =
+        config.create_with_context(TracingContext).unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let deadline = Instant::now() + timeout;
     let mut messages = Vec::new();

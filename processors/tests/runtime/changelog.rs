@@ -3,12 +3,11 @@
 
 use crate::header;
 use crate::helpers::{
-    Running, Topics, codec, consume_uncommitted, outcome_counts, produce_commands_to, restock,
-    traceparent,
+    Running, Topics, codec, outcome_counts, produce_commands_to, restock, traceparent,
 };
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
-use shop_platform::testing;
+use shop_platform::testing::{self, consume_uncommitted};
 use shop_schemas::inventory::StockLevel;
 use shop_topics::names::headers;
 use std::time::Duration;

@@ -247,33 +247,6 @@ pub(crate) async fn final_levels(changelog: &str) -> HashMap<String, StockLevel>
     levels
 }
 
-/// Reads `topic` from the beginning with `read_uncommitted`, so records of open and aborted
-/// transactions count too, until `count` arrived or `timeout` passed.
-pub(crate) async fn consume_uncommitted(
-    topic: &str,
-    count: usize,
-    timeout: Duration,
-) -> Vec<OwnedMessage> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    let consumer: StreamConsumer<TracingContext> = testing::kafka()
-        .consumer(&testing::unique("uncommitted-reader"))
-        .set("isolation.level", "read_uncommitted")
-        .create_with_context(TracingContext)
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut messages = Vec::new();
-    while messages.len() < count {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(message)) => messages.push(message.detach()),
-            Ok(Err(error)) => panic!("consuming {topic}: {error}"),
-            Err(_) => break,
-        }
-    }
-    messages.sort_by_key(|m| (m.partition(), m.offset()));
-    messages
-}
-
 /// A W3C trace context whose trace id is `index`.
 pub(crate) fn traceparent(index: usize) -> String {
     format!("00-{index:032x}-{index:016x}-01")
