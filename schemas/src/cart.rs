@@ -67,6 +67,10 @@ pub struct Cart {
     /// answered again without a second order (idempotent checkout).
     #[serde(default)]
     pub recent_order_ids: Vec<String>,
+    /// Ids of the latest commands handled for this cart, accepted or rejected, newest last: a
+    /// command record seen again is dropped, so it keeps exactly one outcome.
+    #[serde(default)]
+    pub recent_command_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

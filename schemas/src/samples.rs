@@ -138,6 +138,7 @@ pub fn cart(seed: u32) -> Cart {
         updated_at: AT + 1,
         expires_at: Some(AT + 1 + 90 * 24 * 60 * 60 * 1_000),
         recent_order_ids: vec![format!("order-{seed}")],
+        recent_command_ids: vec![format!("command-{seed}")],
     }
 }
 

@@ -8,6 +8,12 @@
 //!
 //! An untouched cart expires `ttl` after its last accepted change: the deadline lives in the
 //! state (`expires_at`) because [`Handler::deadline`] sees only the state.
+//!
+//! Exactly-once processing covers the records on `cart.commands`, not how they got there: the
+//! ingress's idempotent producer can write one command twice (after a broker restart it bumps
+//! its epoch and resends a batch the broker had already stored; librdkafka issue #4953). So the
+//! cart remembers the ids of its latest commands (`recent_command_ids`) and drops a record it
+//! has handled before: one effect, one outcome.
 
 mod checkout;
 #[cfg(test)]
@@ -119,19 +125,40 @@ impl<P: ProductLookup> Handler for CartProcessor<P> {
             user_id: record.key,
             now: record.now,
         };
+        if is_seen_command(&input.command_id, state.as_ref()) {
+            // The same command record again, not a retry by the client (that would carry a new
+            // command id): it had its outcome, and its effect is in the state already.
+            tracing::info!(
+                command_id = %input.command_id,
+                user_id = record.key,
+                "dropping a command seen before"
+            );
+            return Ok(());
+        }
         let entity_id = entity_id(record.key, &input.body);
         if is_repeated_checkout(&input, state.as_ref())
             && check_user(record.key, &input.user_id).is_ok()
         {
             // The same checkout again (the same idempotency key at the ingress): the same
             // answer, and no second order.
+            if let Some(cart) = state.as_mut() {
+                remember_command(cart, command.id);
+            }
             self.outcomes
                 .send(out, command.id, &entity_id, Ok(()), command.now);
             return Ok(());
         }
         let result = check_user(record.key, &input.user_id)
             .and_then(|()| self.decide(&command, input.body, state.as_ref()));
-        let result = result.map(|(cart, checkout)| {
+        if result.is_err()
+            && let Some(cart) = state.as_mut()
+        {
+            // Rejected: the cart stays as it was but for remembering the command. A rejected
+            // command for a user without a cart leaves no trace (see `is_seen_command`).
+            remember_command(cart, command.id);
+        }
+        let result = result.map(|(mut cart, checkout)| {
+            remember_command(&mut cart, command.id);
             *state = Some(cart);
             if let Some(requested) = checkout {
                 out.send(
@@ -339,7 +366,32 @@ fn empty_cart(user_id: &str) -> Cart {
         updated_at: 0,
         expires_at: None,
         recent_order_ids: Vec::new(),
+        recent_command_ids: Vec::new(),
     }
+}
+
+/// How many command ids a cart remembers. A command record is written twice only when the
+/// ingress's producer resends a batch the broker had already stored (an epoch bump after a
+/// broker restart, librdkafka issue #4953): the copy follows the original within seconds, with
+/// at most a few commands of the same user between them.
+const REMEMBERED_COMMANDS: usize = 16;
+
+/// Whether the cart has handled this command id: its record was written twice.
+///
+/// A command rejected for a user who has no cart is not remembered (there is nothing to keep
+/// it in, and creating a cart to hold it would show users carts they never filled): a second
+/// copy of it is rejected again, with the same reason, in a second outcome.
+fn is_seen_command(command_id: &str, cart: Option<&Cart>) -> bool {
+    cart.is_some_and(|cart| cart.recent_command_ids.iter().any(|id| id == command_id))
+}
+
+fn remember_command(cart: &mut Cart, command_id: &str) {
+    cart.recent_command_ids.push(command_id.to_owned());
+    let excess = cart
+        .recent_command_ids
+        .len()
+        .saturating_sub(REMEMBERED_COMMANDS);
+    cart.recent_command_ids.drain(..excess);
 }
 
 /// How many checkouts a cart remembers for idempotency: a client retrying an older checkout

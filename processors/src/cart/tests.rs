@@ -55,9 +55,22 @@ fn context(now: TimestampMillis) -> RecordContext<'static> {
     }
 }
 
+thread_local! {
+    /// How many commands this test has made: libtest runs every test on a thread of its own,
+    /// so each test's commands are c1, c2, ...
+    static COMMANDS_MADE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The id of the test's latest command.
+fn last_command_id() -> String {
+    format!("c{}", COMMANDS_MADE.get())
+}
+
+/// A command with a new id (c1, c2, ...), as the ingress makes one per request.
 fn command(user_id: &str, body: CartCommandBody) -> CartCommand {
+    COMMANDS_MADE.set(COMMANDS_MADE.get() + 1);
     CartCommand {
-        command_id: "c1".to_owned(),
+        command_id: last_command_id(),
         issued_at: 1,
         user_id: user_id.to_owned(),
         body,
@@ -108,6 +121,7 @@ fn cart(lines: Vec<CartLine>) -> Cart {
         updated_at: 600,
         expires_at: Some(700),
         recent_order_ids: Vec::new(),
+        recent_command_ids: Vec::new(),
     }
 }
 
@@ -135,24 +149,42 @@ fn handle_as<P: ProductLookup>(
     body: CartCommandBody,
     state: &mut Option<Cart>,
 ) -> Outputs {
+    handle_command(processor, command(user_id, body), state)
+}
+
+/// Handles `command` as it is: a second call with the same command is its record seen again.
+fn handle_command<P: ProductLookup>(
+    processor: &mut CartProcessor<P>,
+    command: CartCommand,
+    state: &mut Option<Cart>,
+) -> Outputs {
     let mut out = Outputs::default();
     processor
-        .handle(&context(NOW), command(user_id, body), state, &mut out)
+        .handle(&context(NOW), command, state, &mut out)
         .unwrap();
     out
+}
+
+/// `state` without the command ids it remembers, to compare with what a command should make of
+/// a cart.
+fn forgetting_commands(state: &Option<Cart>) -> Option<Cart> {
+    state.clone().map(|cart| Cart {
+        recent_command_ids: Vec::new(),
+        ..cart
+    })
 }
 
 fn handle(body: CartCommandBody, state: &mut Option<Cart>) -> Outputs {
     handle_with(&mut processor(), body, state)
 }
 
-/// The one outcome in `out`, checked for its key, signature and entity.
+/// The one outcome in `out`, for the latest command, checked for its key, signature and entity.
 fn only_outcome<'a>(out: &'a Outputs, entity_id: &str) -> &'a CommandOutcome {
     let outcomes = out.sent::<CommandOutcome>(OUTCOMES);
     assert_eq!(outcomes.len(), 1, "{out:?}");
     let (key, outcome) = outcomes[0];
-    assert_eq!(key, "c1");
-    assert_eq!(outcome.command_id, "c1");
+    assert_eq!(key, last_command_id());
+    assert_eq!(outcome.command_id, last_command_id());
     assert_eq!(outcome.processor, NAME);
     assert_eq!(outcome.processed_at, NOW);
     assert_eq!(outcome.entity_id.as_deref(), Some(entity_id));
@@ -183,7 +215,7 @@ fn the_first_item_creates_version_one_of_the_cart_with_an_expiry() {
     let mut state = None;
     let out = handle(add("mouse", 2), &mut state);
     assert_eq!(
-        state,
+        forgetting_commands(&state),
         Some(Cart {
             user_id: USER.to_owned(),
             lines: vec![CartLine {
@@ -195,6 +227,7 @@ fn the_first_item_creates_version_one_of_the_cart_with_an_expiry() {
             updated_at: NOW,
             expires_at: Some(NOW + 90 * DAY_MILLIS),
             recent_order_ids: Vec::new(),
+            recent_command_ids: Vec::new(),
         })
     );
     assert_accepted(&out);
@@ -204,7 +237,10 @@ fn the_first_item_creates_version_one_of_the_cart_with_an_expiry() {
 fn adding_the_same_product_adds_up() {
     let mut state = Some(cart(vec![line("mouse", 2)]));
     let out = handle(add("mouse", 3), &mut state);
-    assert_eq!(state, Some(changed(vec![line("mouse", 5)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(changed(vec![line("mouse", 5)]))
+    );
     assert_accepted(&out);
 }
 
@@ -212,7 +248,10 @@ fn adding_the_same_product_adds_up() {
 fn adding_up_past_the_most_a_line_may_hold_is_capped() {
     let mut state = Some(cart(vec![line("mouse", 98)]));
     let out = handle(add("mouse", 5), &mut state);
-    assert_eq!(state, Some(changed(vec![line("mouse", 99)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(changed(vec![line("mouse", 99)]))
+    );
     assert_accepted(&out);
 }
 
@@ -221,7 +260,11 @@ fn adding_a_quantity_out_of_range_is_rejected() {
     for quantity in [0, -1, 100] {
         let mut state = Some(cart(vec![line("mouse", 1)]));
         let out = handle(add("mouse", quantity), &mut state);
-        assert_eq!(state, Some(cart(vec![line("mouse", 1)])), "{quantity}");
+        assert_eq!(
+            forgetting_commands(&state),
+            Some(cart(vec![line("mouse", 1)])),
+            "{quantity}"
+        );
         assert_rejected(&out, "invalid_quantity");
     }
 }
@@ -230,7 +273,7 @@ fn adding_a_quantity_out_of_range_is_rejected() {
 fn adding_a_product_the_catalog_does_not_have_is_rejected() {
     let mut state = None;
     let out = handle(add("unicorn", 1), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "unknown_product");
 }
 
@@ -243,11 +286,17 @@ fn a_new_line_beyond_the_most_lines_is_rejected_but_a_known_line_still_grows() {
     let mut processor = processor_with(catalog(), settings);
     let mut state = Some(cart(vec![line("mouse", 1)]));
     let out = handle_with(&mut processor, add("laptop", 1), &mut state);
-    assert_eq!(state, Some(cart(vec![line("mouse", 1)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(cart(vec![line("mouse", 1)]))
+    );
     assert_rejected(&out, "cart_full");
 
     let out = handle_with(&mut processor, add("mouse", 1), &mut state);
-    assert_eq!(state, Some(changed(vec![line("mouse", 2)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(changed(vec![line("mouse", 2)]))
+    );
     assert_accepted(&out);
 }
 
@@ -256,7 +305,7 @@ fn set_quantity_replaces_the_quantity() {
     let mut state = Some(cart(vec![line("mouse", 2), line("laptop", 1)]));
     let out = handle(set("mouse", 7), &mut state);
     assert_eq!(
-        state,
+        forgetting_commands(&state),
         Some(changed(vec![line("mouse", 7), line("laptop", 1)]))
     );
     assert_accepted(&out);
@@ -266,7 +315,10 @@ fn set_quantity_replaces_the_quantity() {
 fn set_quantity_to_zero_removes_the_line() {
     let mut state = Some(cart(vec![line("mouse", 2), line("laptop", 1)]));
     let out = handle(set("mouse", 0), &mut state);
-    assert_eq!(state, Some(changed(vec![line("laptop", 1)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(changed(vec![line("laptop", 1)]))
+    );
     assert_accepted(&out);
 }
 
@@ -275,7 +327,11 @@ fn set_quantity_out_of_range_is_rejected() {
     for quantity in [-1, 100] {
         let mut state = Some(cart(vec![line("mouse", 2)]));
         let out = handle(set("mouse", quantity), &mut state);
-        assert_eq!(state, Some(cart(vec![line("mouse", 2)])), "{quantity}");
+        assert_eq!(
+            forgetting_commands(&state),
+            Some(cart(vec![line("mouse", 2)])),
+            "{quantity}"
+        );
         assert_rejected(&out, "invalid_quantity");
     }
 }
@@ -285,7 +341,10 @@ fn set_quantity_of_a_product_not_in_the_cart_is_rejected() {
     for quantity in [0, 3] {
         let mut state = Some(cart(vec![line("mouse", 2)]));
         let out = handle(set("laptop", quantity), &mut state);
-        assert_eq!(state, Some(cart(vec![line("mouse", 2)])));
+        assert_eq!(
+            forgetting_commands(&state),
+            Some(cart(vec![line("mouse", 2)]))
+        );
         assert_rejected(&out, "not_in_cart");
     }
 }
@@ -294,7 +353,10 @@ fn set_quantity_of_a_product_not_in_the_cart_is_rejected() {
 fn remove_takes_the_line_out() {
     let mut state = Some(cart(vec![line("mouse", 2), line("laptop", 1)]));
     let out = handle(remove("laptop"), &mut state);
-    assert_eq!(state, Some(changed(vec![line("mouse", 2)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(changed(vec![line("mouse", 2)]))
+    );
     assert_accepted(&out);
 }
 
@@ -302,7 +364,7 @@ fn remove_takes_the_line_out() {
 fn remove_of_a_product_not_in_the_cart_is_rejected() {
     let mut state = None;
     let out = handle(remove("mouse"), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "not_in_cart");
 }
 
@@ -310,7 +372,7 @@ fn remove_of_a_product_not_in_the_cart_is_rejected() {
 fn clear_empties_the_lines_but_keeps_the_cart() {
     let mut state = Some(cart(vec![line("mouse", 2), line("laptop", 1)]));
     let out = handle(CartCommandBody::ClearCart(ClearCart {}), &mut state);
-    assert_eq!(state, Some(changed(Vec::new())));
+    assert_eq!(forgetting_commands(&state), Some(changed(Vec::new())));
     assert_accepted(&out);
 }
 
@@ -328,7 +390,10 @@ fn clear_of_a_cart_that_does_not_exist_is_accepted() {
 fn a_command_for_another_user_than_the_key_is_rejected() {
     let mut state = Some(cart(vec![line("mouse", 2)]));
     let out = handle_as(&mut processor(), "u2", add("mouse", 1), &mut state);
-    assert_eq!(state, Some(cart(vec![line("mouse", 2)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(cart(vec![line("mouse", 2)]))
+    );
     assert_rejected(&out, "user_mismatch");
 }
 
@@ -336,7 +401,10 @@ fn a_command_for_another_user_than_the_key_is_rejected() {
 fn a_checkout_for_another_user_is_rejected_about_its_order() {
     let mut state = Some(cart(vec![line("mouse", 2)]));
     let out = handle_as(&mut processor(), "u2", checkout("o1", "tok"), &mut state);
-    assert_eq!(state, Some(cart(vec![line("mouse", 2)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(cart(vec![line("mouse", 2)]))
+    );
     assert_rejected_about(&out, "o1", "user_mismatch");
 }
 
@@ -363,7 +431,7 @@ fn checkout_prices_the_cart_from_the_catalog_at_that_moment_and_empties_it() {
         CheckoutRequested {
             order_id: "o1".to_owned(),
             user_id: USER.to_owned(),
-            command_id: "c1".to_owned(),
+            command_id: last_command_id(),
             payment_token: "tok-1".to_owned(),
             lines: vec![
                 PricedLine {
@@ -401,7 +469,7 @@ fn a_repeated_checkout_is_answered_again_without_a_second_order() {
     handle_with(&mut processor, checkout("o1", "tok-1"), &mut state);
     // New items, then the same checkout again (a client retrying with the same key).
     handle_with(&mut processor, add("laptop", 1), &mut state);
-    let before = state.clone();
+    let before = forgetting_commands(&state);
 
     let out = handle_with(&mut processor, checkout("o1", "tok-1"), &mut state);
 
@@ -410,7 +478,11 @@ fn a_repeated_checkout_is_answered_again_without_a_second_order() {
         "{out:?}"
     );
     assert_eq!(only_outcome(&out, "o1").status, OutcomeStatus::Accepted);
-    assert_eq!(state, before, "the new items stay in the cart");
+    assert_eq!(
+        forgetting_commands(&state),
+        before,
+        "the new items stay in the cart"
+    );
     // Another order id is a new checkout.
     let out = handle_with(&mut processor, checkout("o2", "tok-1"), &mut state);
     assert_eq!(out.sent::<CheckoutRequested>(CHECKOUTS).len(), 1);
@@ -443,7 +515,7 @@ fn assert_checkout_rejected(
 ) {
     let mut state = before.clone();
     let out = handle_with(processor, body, &mut state);
-    assert_eq!(state, before);
+    assert_eq!(forgetting_commands(&state), before);
     assert_rejected_about(&out, "o1", code);
     assert!(out.sent::<CheckoutRequested>(CHECKOUTS).is_empty());
 }
@@ -465,7 +537,7 @@ fn checkout_with_a_blank_order_id_is_rejected() {
     let before = Some(cart(vec![line("mouse", 1)]));
     let mut state = before.clone();
     let out = handle(checkout("  ", "tok"), &mut state);
-    assert_eq!(state, before);
+    assert_eq!(forgetting_commands(&state), before);
     assert_rejected_about(&out, "  ", "invalid_order_id");
 }
 
@@ -487,7 +559,7 @@ fn checkout_of_a_product_gone_from_the_catalog_is_rejected_naming_it() {
     let before = Some(cart(vec![line("mouse", 1), line("laptop", 1)]));
     let mut state = before.clone();
     let out = handle_with(&mut processor, checkout("o1", "tok"), &mut state);
-    assert_eq!(state, before);
+    assert_eq!(forgetting_commands(&state), before);
     assert_rejected_about(&out, "o1", "unknown_product");
     let reason = only_outcome(&out, "o1").reason.clone().unwrap_or_default();
     assert!(
@@ -546,7 +618,7 @@ fn an_expired_cart_is_deleted_without_output() {
     processor()
         .on_deadline(USER, 700, &mut state, &mut out)
         .unwrap();
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert!(out.is_empty());
 }
 
@@ -557,16 +629,102 @@ fn a_cart_whose_expiry_has_not_come_is_kept() {
     processor()
         .on_deadline(USER, 699, &mut state, &mut out)
         .unwrap();
-    assert_eq!(state, Some(cart(vec![line("mouse", 1)])));
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(cart(vec![line("mouse", 1)]))
+    );
     assert!(out.is_empty());
 }
 
 #[test]
-fn a_rejection_changes_nothing_not_even_the_time() {
+fn a_rejection_changes_nothing_not_even_the_time_but_remembers_the_command() {
     let before = Some(cart(vec![line("mouse", 1)]));
     let mut state = before.clone();
     handle(add("unicorn", 1), &mut state);
+    assert_eq!(forgetting_commands(&state), before);
+    assert_eq!(state.unwrap().recent_command_ids, ["c1"]);
+}
+
+#[test]
+fn a_command_record_seen_again_is_dropped_without_a_second_outcome_or_effect() {
+    let mut processor = processor();
+    let mut state = Some(cart(vec![line("mouse", 1)]));
+    let add_two = command(USER, add("mouse", 2));
+    let out = handle_command(&mut processor, add_two.clone(), &mut state);
+    assert_accepted(&out);
+    let after_first = state.clone();
+
+    let again = handle_command(&mut processor, add_two, &mut state);
+
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(state, after_first);
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(changed(vec![line("mouse", 3)]))
+    );
+}
+
+#[test]
+fn a_rejected_command_seen_again_is_dropped_too() {
+    let mut processor = processor();
+    let mut state = Some(cart(vec![line("mouse", 1)]));
+    let unknown = command(USER, add("unicorn", 1));
+    assert_rejected(
+        &handle_command(&mut processor, unknown.clone(), &mut state),
+        "unknown_product",
+    );
+    // Meanwhile the product exists: the copy must not be decided again, now as accepted.
+    let mut products = catalog();
+    products.insert(
+        "unicorn".to_owned(),
+        product("unicorn", "Unicorn", 1, "USD"),
+    );
+    let mut with_unicorn = processor_with(products, CartSettings::default());
+    let before = state.clone();
+
+    let again = handle_command(&mut with_unicorn, unknown, &mut state);
+
+    assert!(again.is_empty(), "{again:?}");
     assert_eq!(state, before);
+}
+
+#[test]
+fn a_checkout_seen_again_asks_for_no_second_order_and_gets_no_second_outcome() {
+    let mut processor = processor();
+    let mut state = None;
+    handle_with(&mut processor, add("mouse", 2), &mut state);
+    let checkout_o1 = command(USER, checkout("o1", "tok"));
+    let out = handle_command(&mut processor, checkout_o1.clone(), &mut state);
+    assert_eq!(out.sent::<CheckoutRequested>(CHECKOUTS).len(), 1);
+
+    let again = handle_command(&mut processor, checkout_o1, &mut state);
+
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[test]
+fn a_cart_remembers_only_its_latest_commands() {
+    let mut processor = processor();
+    let mut state = None;
+    for _ in 0..20 {
+        handle_with(&mut processor, add("mouse", 1), &mut state);
+    }
+    let remembered = state.unwrap().recent_command_ids;
+    assert_eq!(remembered.len(), 16);
+    assert_eq!(remembered.first().map(String::as_str), Some("c5"));
+    assert_eq!(remembered.last().map(String::as_str), Some("c20"));
+}
+
+#[test]
+fn a_command_rejected_without_a_cart_is_not_remembered() {
+    // Nothing to keep its id in: a copy of it is rejected again (see `is_seen_command`).
+    let mut processor = processor();
+    let mut state = None;
+    let unknown = command(USER, add("unicorn", 1));
+    handle_command(&mut processor, unknown.clone(), &mut state);
+    assert_eq!(state, None);
+    let again = handle_command(&mut processor, unknown, &mut state);
+    assert_rejected(&again, "unknown_product");
 }
 
 #[test]

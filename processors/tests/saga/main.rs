@@ -14,7 +14,8 @@ use futures::future::join_all;
 use pipeline::Pipeline;
 use shop_processors::invariants;
 use shop_processors::payment::tokens;
-use shop_schemas::cart::{CartCommandBody, Checkout, ClearCart};
+use shop_schemas::cart::{AddItem, CartCommand, CartCommandBody, Checkout, ClearCart};
+use shop_schemas::now_millis;
 use shop_schemas::orders::{LineStock, OrderStatus};
 use shop_schemas::outcomes::OutcomeStatus;
 use shop_schemas::payment::PaymentStatus;
@@ -41,6 +42,7 @@ async fn checkout_saga_end_to_end() {
         a_late_authorisation_is_voided(&pipeline),
         fifty_checkouts_race_for_the_last_ten_units(&pipeline),
         refused_commands_get_one_rejected_outcome(&pipeline),
+        a_command_record_written_twice_is_applied_once(&pipeline),
     );
 
     let report = invariants::check_topics(
@@ -52,13 +54,13 @@ async fn checkout_saga_end_to_end() {
     .await
     .unwrap();
     assert!(report.is_clean(), "invariants violated:\n{report}");
-    // One happy order and ten race winners; forty race losers, the rare and the multi-line
-    // order; declined, silent and late.
+    // One happy order, ten race winners and the order of the command written twice; forty race
+    // losers, the rare and the multi-line order; declined, silent and late.
     let ended = |status: &str| report.terminal.get(status).copied().unwrap_or(0);
-    assert_eq!(report.checkouts, 56, "{report}");
+    assert_eq!(report.checkouts, 57, "{report}");
     assert_eq!(
         (ended("CONFIRMED"), ended("REJECTED"), ended("CANCELLED")),
-        (11, 42, 3),
+        (12, 42, 3),
         "{report}"
     );
     pipeline.stop().await;
@@ -267,4 +269,40 @@ async fn refused_commands_get_one_rejected_outcome(pipeline: &Pipeline) {
         .await;
     assert_eq!(clear.status, OutcomeStatus::Accepted);
     assert!(pipeline.orders.get("never-created").is_none());
+}
+
+/// The ingress's producer can write a command record twice (it resends a batch the broker had
+/// stored when it bumps its epoch after a broker restart): the copy must change nothing and get
+/// no outcome of its own, which the invariant checker at the end counts.
+async fn a_command_record_written_twice_is_applied_once(pipeline: &Pipeline) {
+    let user = "twice-user";
+    let product_id = pipeline.product("twice", 1_000, 10).await;
+    // An ordinary add first: the cart's copy of the catalog knows the product from then on.
+    pipeline.add(user, &product_id, 1).await;
+    let add_two = CartCommand {
+        command_id: shop_platform::testing::unique("cmd"),
+        issued_at: now_millis(),
+        user_id: user.to_owned(),
+        body: CartCommandBody::AddItem(AddItem {
+            product_id: product_id.clone(),
+            quantity: 2,
+        }),
+    };
+    let topic = &pipeline.topics.cart_commands;
+    pipeline.send(topic, user, &add_two).await;
+    pipeline.send(topic, user, &add_two).await;
+    let outcome = pipeline.outcome(&add_two.command_id).await;
+    assert_eq!(outcome.status, OutcomeStatus::Accepted, "{outcome:?}");
+
+    // The checkout is behind both copies on the user's partition.
+    let order = pipeline
+        .terminal(&pipeline.checkout(user, "tok_visa").await)
+        .await;
+    let quantities: Vec<(&str, i32)> = order
+        .lines
+        .iter()
+        .map(|line| (line.product_id.as_str(), line.quantity))
+        .collect();
+    assert_eq!(quantities, [(product_id.as_str(), 3)], "{order:?}");
+    assert_eq!(order.status, OrderStatus::Confirmed, "{order:?}");
 }

@@ -65,6 +65,7 @@ fn cart(user: usize, version: i64) -> Cart {
         updated_at: AT + version,
         expires_at: Some(AT + 1_000_000),
         recent_order_ids: Vec::new(),
+        recent_command_ids: Vec::new(),
     }
 }
 

@@ -473,3 +473,18 @@ fn every_ingress_command_needs_exactly_one_outcome() {
     twice.outcomes.push(outcome("c1"));
     assert_found(&check(&twice), &[K::DuplicateOutcome], &["c1"]);
 }
+
+#[test]
+fn a_command_record_written_twice_still_needs_exactly_one_outcome() {
+    let mut copied = clean();
+    copied.command_ids.push("c1".to_owned());
+    assert!(check(&copied).is_clean(), "{}", check(&copied));
+
+    copied.outcomes.push(outcome("c1"));
+    let report = check(&copied);
+    assert_found(&report, &[K::DuplicateOutcome], &["c1"]);
+    assert!(
+        report.to_string().contains("its record was written 2 times"),
+        "{report}"
+    );
+}

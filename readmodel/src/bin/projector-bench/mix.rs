@@ -243,6 +243,7 @@ impl Mix {
             updated_at: at,
             expires_at: Some(at + 86_400_000),
             recent_order_ids: checked_out.into_iter().collect(),
+            recent_command_ids: Vec::new(),
         }));
     }
 
