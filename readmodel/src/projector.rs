@@ -700,6 +700,7 @@ mod tests {
                 version,
                 created_at: 1,
                 updated_at: 1,
+                recent_command_ids: Vec::new(),
             }),
         )
     }

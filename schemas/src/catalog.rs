@@ -69,4 +69,8 @@ pub struct Product {
     pub version: i64,
     pub created_at: TimestampMillis,
     pub updated_at: TimestampMillis,
+    /// Ids of the latest catalog commands handled for this product, accepted or rejected,
+    /// newest last: a command record seen again is dropped, so it keeps exactly one outcome.
+    #[serde(default)]
+    pub recent_command_ids: Vec<String>,
 }

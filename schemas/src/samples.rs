@@ -86,6 +86,7 @@ pub fn product(seed: u32) -> Product {
         version: 4,
         created_at: AT,
         updated_at: AT + 10,
+        recent_command_ids: vec![format!("command-{seed}")],
     }
 }
 

@@ -19,6 +19,7 @@ fn product(product_id: &str, name: &str, cents: i64, currency: &str) -> Product 
         version: 1,
         created_at: 0,
         updated_at: 0,
+        recent_command_ids: Vec::new(),
     }
 }
 

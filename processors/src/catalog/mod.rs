@@ -5,6 +5,10 @@
 //!
 //! It does not price carts or reserve stock: the cart reads `catalog.products` as a global
 //! table, and inventory owns stock levels. [`seed`] fills an empty catalog on first start.
+//!
+//! Like the cart, a product remembers the ids of its latest commands (`recent_command_ids`) and
+//! drops a command record it has handled before: the ingress's producer can write a record
+//! twice (see the cart module).
 
 mod seed;
 #[cfg(test)]
@@ -66,12 +70,26 @@ impl Handler for Catalog {
         state: &mut Option<Product>,
         out: &mut Outputs,
     ) -> Result<(), HandlerError> {
+        if is_seen_command(&input.command_id, state.as_ref()) {
+            // The same command record again: it had its outcome and its effect.
+            tracing::info!(
+                command_id = %input.command_id,
+                product_id = record.key,
+                "dropping a command seen before"
+            );
+            return Ok(());
+        }
         let command = Command {
             id: &input.command_id,
             product_id: record.key,
             now: record.now,
         };
         let result = self.decide(&command, input.body, state, out);
+        // Accepted or rejected, a product that exists afterwards remembers the command; a
+        // deleted or never created one has nothing to keep it in (see `is_seen_command`).
+        if let Some(product) = state.as_mut() {
+            remember_command(product, command.id);
+        }
         self.outcomes
             .send(out, command.id, command.product_id, result, command.now);
         Ok(())
@@ -133,6 +151,7 @@ impl Catalog {
             version: 1,
             created_at: command.now,
             updated_at: command.now,
+            recent_command_ids: Vec::new(),
         });
         Ok(())
     }
@@ -176,6 +195,28 @@ impl Catalog {
             },
         );
     }
+}
+
+/// How many command ids a product remembers: fewer than a cart, as every cart instance holds
+/// the whole catalog in memory, and a copy of a record follows its original within seconds
+/// (see the cart's `REMEMBERED_COMMANDS`).
+const REMEMBERED_COMMANDS: usize = 8;
+
+/// Whether the product has handled this command id: its record was written twice.
+///
+/// A command that left no product (a delete, or a rejection for a product that does not
+/// exist) is not remembered: a copy of it is rejected as `unknown_product` in a second outcome.
+fn is_seen_command(command_id: &str, product: Option<&Product>) -> bool {
+    product.is_some_and(|product| product.recent_command_ids.iter().any(|id| id == command_id))
+}
+
+fn remember_command(product: &mut Product, command_id: &str) {
+    product.recent_command_ids.push(command_id.to_owned());
+    let excess = product
+        .recent_command_ids
+        .len()
+        .saturating_sub(REMEMBERED_COMMANDS);
+    product.recent_command_ids.drain(..excess);
 }
 
 /// The id of the inventory `Restock` a catalog command causes.

@@ -56,6 +56,7 @@ fn product() -> Product {
         version: 3,
         created_at: 100,
         updated_at: 200,
+        recent_command_ids: Vec::new(),
     }
 }
 
@@ -70,6 +71,15 @@ fn handle_keyed(key: &str, body: CatalogCommandBody, state: &mut Option<Product>
         .handle(&context(key), command("c1", body), state, &mut out)
         .unwrap();
     out
+}
+
+/// `state` without the command ids it remembers, to compare with what a command should make of
+/// a product.
+fn forgetting_commands(state: &Option<Product>) -> Option<Product> {
+    state.clone().map(|product| Product {
+        recent_command_ids: Vec::new(),
+        ..product
+    })
 }
 
 /// The one outcome in `out`, checked for its key and signature.
@@ -126,7 +136,7 @@ fn create_makes_version_one_with_a_trimmed_name_and_restocks_its_initial_stock()
     let mut state = None;
     let out = handle(create(7), &mut state);
     assert_eq!(
-        state,
+        forgetting_commands(&state),
         Some(Product {
             version: 1,
             created_at: NOW,
@@ -152,7 +162,7 @@ fn create_without_initial_stock_sends_no_restock() {
 fn create_of_an_existing_product_is_a_duplicate() {
     let mut state = Some(product());
     let out = handle(create(7), &mut state);
-    assert_eq!(state, Some(product()));
+    assert_eq!(forgetting_commands(&state), Some(product()));
     assert_rejected(&out, "duplicate_id");
 }
 
@@ -160,7 +170,7 @@ fn create_of_an_existing_product_is_a_duplicate() {
 fn create_with_a_blank_name_is_rejected() {
     let mut state = None;
     let out = handle(create_body("p1", " \t ", usd(1_000), 1), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "empty_name");
 }
 
@@ -169,7 +179,7 @@ fn create_with_a_price_that_is_not_positive_is_rejected() {
     for cents in [0, -1] {
         let mut state = None;
         let out = handle(create_body("p1", "Widget", usd(cents), 1), &mut state);
-        assert_eq!(state, None);
+        assert_eq!(forgetting_commands(&state), None);
         assert_rejected(&out, "invalid_price");
     }
 }
@@ -180,7 +190,7 @@ fn create_with_a_malformed_currency_is_rejected() {
         let mut state = None;
         let price = Money::new(1_000, currency);
         let out = handle(create_body("p1", "Widget", price, 1), &mut state);
-        assert_eq!(state, None, "{currency}");
+        assert_eq!(forgetting_commands(&state), None, "{currency}");
         assert_rejected(&out, "invalid_currency");
     }
 }
@@ -189,7 +199,7 @@ fn create_with_a_malformed_currency_is_rejected() {
 fn create_with_negative_stock_is_rejected() {
     let mut state = None;
     let out = handle(create(-1), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "invalid_stock");
 }
 
@@ -208,7 +218,7 @@ fn a_body_about_another_product_than_the_key_is_rejected() {
     for body in bodies {
         let mut state = Some(product());
         let out = handle(body, &mut state);
-        assert_eq!(state, Some(product()));
+        assert_eq!(forgetting_commands(&state), Some(product()));
         assert_rejected(&out, "product_id_mismatch");
     }
 }
@@ -226,7 +236,7 @@ fn update_renames_and_bumps_the_version() {
     let mut state = Some(product());
     let out = handle(update(" Gadget "), &mut state);
     assert_eq!(
-        state,
+        forgetting_commands(&state),
         Some(Product {
             name: "Gadget".to_owned(),
             description: "A better thing.".to_owned(),
@@ -243,7 +253,7 @@ fn update_renames_and_bumps_the_version() {
 fn update_of_an_unknown_product_is_rejected() {
     let mut state = None;
     let out = handle(update("Gadget"), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "unknown_product");
 }
 
@@ -251,7 +261,7 @@ fn update_of_an_unknown_product_is_rejected() {
 fn update_with_a_blank_name_is_rejected() {
     let mut state = Some(product());
     let out = handle(update("   "), &mut state);
-    assert_eq!(state, Some(product()));
+    assert_eq!(forgetting_commands(&state), Some(product()));
     assert_rejected(&out, "empty_name");
 }
 
@@ -265,7 +275,7 @@ fn delete() -> CatalogCommandBody {
 fn delete_clears_the_state() {
     let mut state = Some(product());
     let out = handle(delete(), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_accepted(&out);
     assert_eq!(out.topics(), [OUTCOMES]);
 }
@@ -274,7 +284,7 @@ fn delete_clears_the_state() {
 fn delete_of_an_unknown_product_is_rejected() {
     let mut state = None;
     let out = handle(delete(), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "unknown_product");
 }
 
@@ -290,7 +300,7 @@ fn change_price_sets_the_price_and_bumps_the_version() {
     let mut state = Some(product());
     let out = handle(change_price(Money::new(1_500, "EUR")), &mut state);
     assert_eq!(
-        state,
+        forgetting_commands(&state),
         Some(Product {
             price: Money::new(1_500, "EUR"),
             version: 4,
@@ -305,7 +315,7 @@ fn change_price_sets_the_price_and_bumps_the_version() {
 fn change_price_of_an_unknown_product_is_rejected() {
     let mut state = None;
     let out = handle(change_price(usd(1_500)), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "unknown_product");
 }
 
@@ -317,7 +327,7 @@ fn change_price_is_validated_like_create() {
     ] {
         let mut state = Some(product());
         let out = handle(change_price(price), &mut state);
-        assert_eq!(state, Some(product()));
+        assert_eq!(forgetting_commands(&state), Some(product()));
         assert_rejected(&out, code);
     }
 }
@@ -333,7 +343,7 @@ fn restock(quantity: i32) -> CatalogCommandBody {
 fn restock_leaves_the_product_and_sends_the_inventory_command_with_a_derived_id() {
     let mut state = Some(product());
     let out = handle(restock(12), &mut state);
-    assert_eq!(state, Some(product()));
+    assert_eq!(forgetting_commands(&state), Some(product()));
     assert_accepted(&out);
     assert_restock(&out, 12);
 }
@@ -342,7 +352,7 @@ fn restock_leaves_the_product_and_sends_the_inventory_command_with_a_derived_id(
 fn restock_of_an_unknown_product_is_rejected() {
     let mut state = None;
     let out = handle(restock(12), &mut state);
-    assert_eq!(state, None);
+    assert_eq!(forgetting_commands(&state), None);
     assert_rejected(&out, "unknown_product");
 }
 
@@ -351,7 +361,7 @@ fn restock_without_units_is_rejected() {
     for quantity in [0, -3] {
         let mut state = Some(product());
         let out = handle(restock(quantity), &mut state);
-        assert_eq!(state, Some(product()));
+        assert_eq!(forgetting_commands(&state), Some(product()));
         assert_rejected(&out, "invalid_quantity");
     }
 }
@@ -405,4 +415,66 @@ fn every_seed_command_is_accepted_by_the_catalog() {
         assert_eq!(outcomes[0].1.status, OutcomeStatus::Accepted, "{key}");
         assert_eq!(restocks(&out).len(), 1, "{key}");
     }
+}
+
+#[test]
+fn a_create_seen_again_is_dropped_without_a_second_outcome_or_restock() {
+    let mut state = None;
+    let out = handle(create(7), &mut state);
+    assert_accepted(&out);
+    assert_restock(&out, 7);
+    let after_first = state.clone();
+
+    // The same record again: the same command id, so not a duplicate_id rejection.
+    let again = handle(create(7), &mut state);
+
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(state, after_first);
+    assert_eq!(state.unwrap().recent_command_ids, ["c1"]);
+}
+
+#[test]
+fn a_rejected_command_is_remembered_by_an_existing_product_and_its_copy_dropped() {
+    let mut state = Some(product());
+    assert_rejected(&handle(create(7), &mut state), "duplicate_id");
+    assert_eq!(
+        forgetting_commands(&state),
+        Some(product()),
+        "nothing else changes"
+    );
+    assert!(handle(create(7), &mut state).is_empty());
+}
+
+#[test]
+fn a_product_remembers_only_its_latest_commands() {
+    let mut state = Some(product());
+    let catalog = catalog();
+    for n in 1..=12 {
+        let mut out = Outputs::default();
+        let rename = CatalogCommandBody::UpdateProduct(UpdateProduct {
+            product_id: "p1".to_owned(),
+            name: format!("Widget {n}"),
+            description: String::new(),
+        });
+        catalog
+            .clone()
+            .handle(
+                &context("p1"),
+                command(&format!("c{n}"), rename),
+                &mut state,
+                &mut out,
+            )
+            .unwrap();
+    }
+    let remembered = state.unwrap().recent_command_ids;
+    assert_eq!(remembered.len(), 8);
+    assert_eq!(remembered.first().map(String::as_str), Some("c5"));
+    assert_eq!(remembered.last().map(String::as_str), Some("c12"));
+}
+
+#[test]
+fn a_delete_leaves_nothing_to_remember_so_its_copy_is_rejected() {
+    let mut state = Some(product());
+    assert_accepted(&handle(delete(), &mut state));
+    assert_rejected(&handle(delete(), &mut state), "unknown_product");
 }

@@ -37,6 +37,7 @@ fn product(id: usize, version: i64) -> Product {
         version,
         created_at: AT,
         updated_at: AT + version,
+        recent_command_ids: Vec::new(),
     }
 }
 

@@ -200,6 +200,7 @@ impl Mix {
             version,
             created_at: at - version,
             updated_at: at,
+            recent_command_ids: Vec::new(),
         }));
     }
 
