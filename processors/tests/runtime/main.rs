@@ -8,6 +8,7 @@
 mod changelog;
 mod global;
 mod helpers;
+mod stable;
 mod timers;
 
 use helpers::{
