@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod orders;
 pub mod outcome;
 pub mod payment;
+mod recent;
 pub mod restock_counter;
 pub mod runtime;
 pub mod topology;

@@ -20,6 +20,7 @@ mod checkout;
 mod tests;
 
 use crate::outcome::{OutcomeWriter, Rejection};
+use crate::recent;
 use crate::runtime::{GlobalTable, Handler, HandlerError, Outputs, RecordContext};
 use crate::topology::TopicNames;
 use shop_schemas::cart::{
@@ -386,12 +387,11 @@ fn is_seen_command(command_id: &str, cart: Option<&Cart>) -> bool {
 }
 
 fn remember_command(cart: &mut Cart, command_id: &str) {
-    cart.recent_command_ids.push(command_id.to_owned());
-    let excess = cart
-        .recent_command_ids
-        .len()
-        .saturating_sub(REMEMBERED_COMMANDS);
-    cart.recent_command_ids.drain(..excess);
+    recent::remember(
+        &mut cart.recent_command_ids,
+        command_id,
+        REMEMBERED_COMMANDS,
+    );
 }
 
 /// How many checkouts a cart remembers for idempotency: a client retrying an older checkout
@@ -408,12 +408,7 @@ fn is_repeated_checkout(input: &CartCommand, cart: Option<&Cart>) -> bool {
 }
 
 fn remember_checkout(cart: &mut Cart, order_id: &str) {
-    cart.recent_order_ids.push(order_id.to_owned());
-    let excess = cart
-        .recent_order_ids
-        .len()
-        .saturating_sub(REMEMBERED_CHECKOUTS);
-    cart.recent_order_ids.drain(..excess);
+    recent::remember(&mut cart.recent_order_ids, order_id, REMEMBERED_CHECKOUTS);
 }
 
 /// What an outcome names: the order a checkout creates, otherwise the user's cart.

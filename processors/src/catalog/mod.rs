@@ -17,6 +17,7 @@ mod tests;
 pub use seed::{SeedError, seed_commands, seed_on_first_start};
 
 use crate::outcome::{OutcomeWriter, Rejection};
+use crate::recent;
 use crate::runtime::{Handler, HandlerError, Outputs, RecordContext};
 use crate::topology::TopicNames;
 use shop_schemas::catalog::{
@@ -211,12 +212,11 @@ fn is_seen_command(command_id: &str, product: Option<&Product>) -> bool {
 }
 
 fn remember_command(product: &mut Product, command_id: &str) {
-    product.recent_command_ids.push(command_id.to_owned());
-    let excess = product
-        .recent_command_ids
-        .len()
-        .saturating_sub(REMEMBERED_COMMANDS);
-    product.recent_command_ids.drain(..excess);
+    recent::remember(
+        &mut product.recent_command_ids,
+        command_id,
+        REMEMBERED_COMMANDS,
+    );
 }
 
 /// The id of the inventory `Restock` a catalog command causes.

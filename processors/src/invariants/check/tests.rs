@@ -484,7 +484,9 @@ fn a_command_record_written_twice_still_needs_exactly_one_outcome() {
     let report = check(&copied);
     assert_found(&report, &[K::DuplicateOutcome], &["c1"]);
     assert!(
-        report.to_string().contains("its record was written 2 times"),
+        report
+            .to_string()
+            .contains("its record was written 2 times"),
         "{report}"
     );
 }
