@@ -227,7 +227,8 @@ pub async fn run(
     projector.run(&shutdown).await
 }
 
-/// Waits until the broker lists `topics`; `false` if `shutdown` came first.
+/// Waits until the broker lists the first of `topics` (they are created together); `false` if
+/// `shutdown` came first.
 ///
 /// A consumer that subscribed while the broker was away sometimes never joined its group once
 /// the broker was back: no JoinGroup reached the broker for minutes, in 4 of 9 tries that

@@ -371,10 +371,11 @@ fn empty_cart(user_id: &str) -> Cart {
     }
 }
 
-/// How many command ids a cart remembers. A command record is written twice only when the
-/// ingress's producer resends a batch the broker had already stored (an epoch bump after a
-/// broker restart, librdkafka issue #4953): the copy follows the original within seconds, with
-/// at most a few commands of the same user between them.
+/// How many command ids a cart remembers. The copies seen so far come from the ingress's
+/// producer resending a batch the broker had already stored (an epoch bump after message
+/// timeouts during a broker restart; see the maintainers' comment on librdkafka issue #4953):
+/// such a copy follows its original within seconds, with at most a few commands of the same
+/// user between them.
 const REMEMBERED_COMMANDS: usize = 16;
 
 /// Whether the cart has handled this command id: its record was written twice.
