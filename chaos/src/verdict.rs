@@ -41,6 +41,9 @@ pub struct Verdict {
     /// Units sold beyond stock (topics), plus scarce-product confirmations beyond its stock
     /// (client).
     pub oversold: usize,
+    /// Ingress commands whose record was written more than once (the processors must drop
+    /// the copies: any second outcome is counted in `duplicated`).
+    pub copied_commands: usize,
     /// Every violation the invariant checker found, by kind (the three above included).
     pub violations: BTreeMap<String, usize>,
     /// Rows of the read model that disagree with the topics.
@@ -99,6 +102,7 @@ pub fn judge(
         lost,
         duplicated,
         oversold,
+        copied_commands: invariants.copied_commands,
         violations,
         read_model_differences,
         unplanned_exits,

@@ -252,8 +252,8 @@ fn print_summary(report: &ChaosReport) {
         v.checkouts_sent, v.checkouts_accepted, v.orders_requested, v.terminal
     );
     println!(
-        "  lost {}, duplicated {}, oversold {}, read-model differences {}",
-        v.lost, v.duplicated, v.oversold, v.read_model_differences
+        "  lost {}, duplicated {}, oversold {}, read-model differences {}, command records copied {}",
+        v.lost, v.duplicated, v.oversold, v.read_model_differences, v.copied_commands
     );
     if let Some(error) = &v.check_error {
         println!("  checks not finished: {error}");

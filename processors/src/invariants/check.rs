@@ -22,7 +22,7 @@ pub fn check(observed: &Observed) -> Report {
     check_reservations(observed, &facts, &mut found);
     check_payments(observed, &facts, &mut found);
     check_commits(observed, &facts, &mut found);
-    check_outcomes(observed, &mut found);
+    let copied_commands = check_outcomes(observed, &mut found);
     for record in &observed.undecodable {
         found.add(
             ViolationKind::Undecodable,
@@ -46,6 +46,7 @@ pub fn check(observed: &Observed) -> Report {
         checkouts: facts.requested.len(),
         terminal,
         products,
+        copied_commands,
         violations,
     }
 }
@@ -423,7 +424,9 @@ fn check_payments(observed: &Observed, facts: &Facts<'_>, found: &mut Found) {
 /// Check 8: duplicate_commit, commit_without_confirmation.
 /// Every command from the ingress gets exactly one outcome. Outcomes of commands sent by
 /// anyone else (none today) are not judged.
-fn check_outcomes(observed: &Observed, found: &mut Found) {
+///
+/// Returns how many commands' records were written more than once.
+fn check_outcomes(observed: &Observed, found: &mut Found) -> usize {
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
     for outcome in &observed.outcomes {
         *outcomes.entry(outcome.command_id.as_str()).or_insert(0) += 1;
@@ -435,6 +438,7 @@ fn check_outcomes(observed: &Observed, found: &mut Found) {
     for command in &observed.command_ids {
         *written.entry(command.as_str()).or_insert(0) += 1;
     }
+    let copied = written.values().filter(|records| **records > 1).count();
     for (command, records) in written {
         let copies = if records > 1 {
             format!(" (its record was written {records} times)")
@@ -455,6 +459,7 @@ fn check_outcomes(observed: &Observed, found: &mut Found) {
             ),
         }
     }
+    copied
 }
 
 fn check_commits(observed: &Observed, facts: &Facts<'_>, found: &mut Found) {

@@ -126,6 +126,10 @@ pub struct Report {
     pub terminal: BTreeMap<String, usize>,
     /// Products seen on `inventory.stock`, in a restock or in a commit.
     pub products: usize,
+    /// Ingress commands whose record is on its topic more than once (a producer resent a batch
+    /// the broker had already stored). Not a violation: each is still owed exactly one outcome,
+    /// which `duplicate_outcome` checks; counted to show the processors had copies to drop.
+    pub copied_commands: usize,
     /// Sorted by kind (in [`ViolationKind::ALL`] order), then subject.
     pub violations: Vec<Violation>,
 }
@@ -166,7 +170,10 @@ impl Report {
             push_json_string(&mut out, status);
             out.push_str(&format!(":{count}"));
         }
-        out.push_str(&format!("}},\"products\":{},\"counts\":{{", self.products));
+        out.push_str(&format!(
+            "}},\"products\":{},\"copied_commands\":{},\"counts\":{{",
+            self.products, self.copied_commands
+        ));
         for (index, (kind, count)) in self.counts().iter().enumerate() {
             if index > 0 {
                 out.push(',');
@@ -205,7 +212,11 @@ impl fmt::Display for Report {
             }
             write!(f, "{status} {count}")?;
         }
-        write!(f, "), {} products: ", self.products)?;
+        write!(f, "), {} products", self.products)?;
+        if self.copied_commands > 0 {
+            write!(f, ", {} command records copied", self.copied_commands)?;
+        }
+        f.write_str(": ")?;
         if self.is_clean() {
             return f.write_str("clean");
         }
@@ -250,6 +261,7 @@ mod tests {
             checkouts: 2,
             terminal: BTreeMap::from([("CONFIRMED".to_owned(), 1)]),
             products: 1,
+            copied_commands: 0,
             violations: vec![Violation {
                 kind: ViolationKind::NotTerminal,
                 subject: "o-\"2\"".to_owned(),
@@ -292,6 +304,14 @@ mod tests {
             clean.to_string(),
             "2 checkouts (CONFIRMED 1), 1 products: clean"
         );
+        let copied = Report {
+            copied_commands: 3,
+            ..clean
+        };
+        assert_eq!(
+            copied.to_string(),
+            "2 checkouts (CONFIRMED 1), 1 products, 3 command records copied: clean"
+        );
     }
 
     #[test]
@@ -299,7 +319,7 @@ mod tests {
         assert_eq!(
             report().to_json(),
             "{\"clean\":false,\"checkouts\":2,\"terminal\":{\"CONFIRMED\":1},\"products\":1,\
-             \"counts\":{\"not_terminal\":1},\"violations\":[{\"kind\":\"not_terminal\",\
+             \"copied_commands\":0,\"counts\":{\"not_terminal\":1},\"violations\":[{\"kind\":\"not_terminal\",\
              \"subject\":\"o-\\\"2\\\"\",\"detail\":\"line\\nbreak\\u0001\"}]}"
         );
     }

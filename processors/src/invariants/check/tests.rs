@@ -479,6 +479,8 @@ fn a_command_record_written_twice_still_needs_exactly_one_outcome() {
     let mut copied = clean();
     copied.command_ids.push("c1".to_owned());
     assert!(check(&copied).is_clean(), "{}", check(&copied));
+    assert_eq!(check(&copied).copied_commands, 1);
+    assert_eq!(check(&clean()).copied_commands, 0);
 
     copied.outcomes.push(outcome("c1"));
     let report = check(&copied);
