@@ -175,15 +175,20 @@ pub async fn run(
             start(config, kafka, codec, Catalog::new(&topics), shutdown).await
         }
         ProcessorKind::Cart => {
-            let products: GlobalTable<Product> = GlobalTable::start(
+            let loaded = GlobalTable::start(
                 &kafka,
                 Arc::clone(&codec),
                 &topics.catalog_products,
                 settings.operation_timeout,
                 shutdown.clone(),
             )
-            .await
-            .context("while reading the catalog")?;
+            .await;
+            let products: GlobalTable<Product> = match loaded {
+                Ok(table) => table,
+                // Asked to stop while the broker was away: nothing was started, nothing to end.
+                Err(_) if shutdown.is_cancelled() => return Ok(()),
+                Err(error) => return Err(error).context("while reading the catalog"),
+            };
             let config =
                 settings.runtime(kind, vec![topics.cart_commands.clone()], &topics.cart_carts);
             let handler = CartProcessor::new(&topics, products, settings.cart.clone());

@@ -39,8 +39,13 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
     /// Reads every partition of `topic` from the beginning up to its end, then returns while a
     /// background task keeps applying new records until `shutdown`.
     ///
+    /// A broker that is away is waited out for as long as it is away, with a warning every
+    /// `timeout`: a processor that gave up after `timeout` came back only at its supervisor's
+    /// next restart, later than the broker.
+    ///
     /// # Errors
-    /// [`RuntimeError::Restore`] if the topic cannot be read to its end within `timeout`.
+    /// [`RuntimeError::Restore`] if the broker says the topic does not exist for `timeout`, the
+    /// consumer fails fatally, or `shutdown` comes before the end.
     pub async fn start(
         kafka: &KafkaSettings,
         codec: Arc<AvroCodec>,
@@ -58,8 +63,7 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
         let consumer: StreamConsumer<TracingContext> = config
             .create_with_context(TracingContext)
             .map_err(|e| error(e.to_string()))?;
-        let deadline = Instant::now() + timeout;
-        let partitions = partitions_of(&consumer, topic, deadline)
+        let partitions = partitions_of(&consumer, topic, timeout, &shutdown)
             .await
             .map_err(error)?;
         let mut assignment = TopicPartitionList::new();
@@ -87,7 +91,7 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
                     Some(Err(e)) if is_fatal_consumer_error(&e) => {
                         return Err(error(e.to_string()));
                     }
-                    // librdkafka retries on its own; the timeout bounds how long that may take.
+                    // librdkafka retries on its own while the broker is away.
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, topic, "global table: consumer error, still loading")
                     }
@@ -96,9 +100,23 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
             }
             Ok(())
         };
-        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), load)
-            .await
-            .map_err(|_| error(format!("end not reached within {timeout:?}")))??;
+        // Boxed so it can be dropped (ending its borrow of `table`) right after the loop.
+        let mut load = Box::pin(load);
+        let started = Instant::now();
+        loop {
+            tokio::select! {
+                loaded = &mut load => break loaded?,
+                () = shutdown.cancelled() => {
+                    return Err(error("shut down before the table was loaded".to_owned()));
+                }
+                () = tokio::time::sleep(timeout) => tracing::warn!(
+                    topic,
+                    waited_s = started.elapsed().as_secs(),
+                    "global table: still loading (is the broker away?)"
+                ),
+            }
+        }
+        drop(load);
 
         let follower = table.clone();
         tokio::spawn(async move {
@@ -174,36 +192,40 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
     }
 }
 
-/// The partitions of `topic`, asking again until `deadline` while the broker is away or does
-/// not know the topic yet (a topic created a moment ago may not be in every answer at once).
-/// The error is the broker's last answer ("the topic does not exist") if there was one, else
-/// the last failure to get an answer.
+/// The partitions of `topic`, asking again while the broker is away (for as long as it is
+/// away) or does not know the topic (for `timeout`: a topic created a moment ago may not be in
+/// every answer at once). The error is "the topic does not exist" once the broker has said so
+/// for `timeout`, or the shutdown.
 async fn partitions_of<C: Consumer<TracingContext>>(
     consumer: &C,
     topic: &str,
-    deadline: Instant,
+    timeout: Duration,
+    shutdown: &CancellationToken,
 ) -> Result<Vec<i32>, String> {
-    let mut answer = None;
-    let mut failure = String::new();
-    let mut warned = false;
+    let mut missing_since: Option<Instant> = None;
+    let mut warned_at: Option<Instant> = None;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_metadata(Some(topic), left.min(METADATA_TRY)) {
+        let reason = match consumer.fetch_metadata(Some(topic), METADATA_TRY) {
             Ok(metadata) => {
                 let partitions = shop_platform::kafka::partition_ids(&metadata, topic);
                 if !partitions.is_empty() {
                     return Ok(partitions);
                 }
-                answer = Some("the topic does not exist");
+                if missing_since.get_or_insert_with(Instant::now).elapsed() >= timeout {
+                    return Err("the topic does not exist".to_owned());
+                }
+                "the topic does not exist".to_owned()
             }
-            Err(e) => failure = e.to_string(),
+            Err(e) => {
+                missing_since = None; // No answer says nothing about the topic.
+                e.to_string()
+            }
+        };
+        if shutdown.is_cancelled() {
+            return Err(format!("shut down before the broker answered ({reason})"));
         }
-        if Instant::now() >= deadline {
-            return Err(answer.map_or(failure, str::to_owned));
-        }
-        if !warned {
-            warned = true;
-            let reason = answer.unwrap_or(&failure);
+        if warned_at.is_none_or(|at| at.elapsed() >= timeout) {
+            warned_at = Some(Instant::now());
             tracing::warn!(
                 topic,
                 reason,
