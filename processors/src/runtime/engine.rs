@@ -56,6 +56,29 @@ pub async fn run<H: Handler>(
         .map_err(|_| RuntimeError::Thread("it panicked".to_owned()))?
 }
 
+/// Makes a transactional call again while it fails retriably (the broker away, its coordinator
+/// moving or loading, the call timed out: made again, it resumes), until it succeeds, fails
+/// otherwise, or `shutdown` comes.
+///
+/// A commit that timed out must not be answered with an abort: it may still be completing, and
+/// librdkafka refuses the abort ("Conflicting commit_transaction API call is already in
+/// progress"), which stopped an instance of a chaos run during a 33 s broker restart.
+fn until_not_retriable(
+    doing: &str,
+    shutdown: &CancellationToken,
+    call: impl Fn() -> Result<(), KafkaError>,
+) -> Result<(), KafkaError> {
+    loop {
+        match call() {
+            Err(error) if is_retriable(&error) && !shutdown.is_cancelled() => {
+                tracing::warn!(%error, "{doing}; trying again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The longest one `init_transactions` call may block before it is made again (which resumes
 /// it), so a shutdown during a long broker outage is noticed.
 const INIT_TRY: Duration = Duration::from_secs(5);
@@ -198,7 +221,7 @@ impl<H: Handler> Engine<H> {
                 None => {}
             }
             if self.transaction_due() {
-                self.commit()?;
+                self.commit(shutdown)?;
             }
             // Deadlines are acted on between batches, never inside one that also touched the
             // same keys, so the index they come from is the committed state's.
@@ -212,7 +235,7 @@ impl<H: Handler> Engine<H> {
 
         tracing::info!(processor = %self.config.processor, "shutting down");
         if self.transaction.is_some() {
-            self.commit()?;
+            self.commit(shutdown)?;
         }
         self.consumer.unsubscribe();
         Ok(())
@@ -478,7 +501,7 @@ impl<H: Handler> Engine<H> {
 
     /// Writes the batch's changelog records, then sends the input offsets to the transaction
     /// and commits it; on success the staged state becomes the committed state.
-    fn commit(&mut self) -> Result<(), RuntimeError> {
+    fn commit(&mut self, shutdown: &CancellationToken) -> Result<(), RuntimeError> {
         let Some(open) = self.transaction.as_ref() else {
             return Ok(());
         };
@@ -510,13 +533,16 @@ impl<H: Handler> Engine<H> {
             )?;
         }
         self.drain_deliveries();
-        let result = self
-            .producer
-            .send_offsets_to_transaction(&offsets, &group, self.config.operation_timeout)
-            .and_then(|()| {
-                self.producer
-                    .commit_transaction(self.config.operation_timeout)
-            });
+        let timeout = self.config.operation_timeout;
+        let result = until_not_retriable("sending offsets to the transaction", shutdown, || {
+            self.producer
+                .send_offsets_to_transaction(&offsets, &group, timeout)
+        })
+        .and_then(|()| {
+            until_not_retriable("committing the transaction", shutdown, || {
+                self.producer.commit_transaction(timeout)
+            })
+        });
         match result {
             Ok(()) => {
                 self.meters.committed(started.elapsed(), records);
