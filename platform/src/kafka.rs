@@ -1,14 +1,17 @@
 //! librdkafka client configurations, one builder per role, so every binary talks to Kafka the
-//! same way, and a client context that sends librdkafka's logs through `tracing`.
+//! same way, a client context that sends librdkafka's logs through `tracing`, and the wait for
+//! a topic's partitions that start-up code shares.
 
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::ConsumerContext;
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Where the cluster is and who we are to it.
 #[derive(Debug, Clone)]
@@ -134,6 +137,72 @@ pub fn partition_ids(metadata: &Metadata, topic: &str) -> Vec<i32> {
         .filter(|t| t.name() == topic && t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect()
+}
+
+/// Why [`await_partitions`] stopped waiting.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionsError {
+    #[error("the topic does not exist")]
+    Missing,
+    #[error("shut down before the broker listed the topic (last answer: {last})")]
+    ShutDown { last: String },
+}
+
+/// The longest one metadata request of [`await_partitions`] may block its task.
+const METADATA_TRY: Duration = Duration::from_secs(1);
+/// The pause between two metadata requests of [`await_partitions`] that found nothing.
+const METADATA_PAUSE: Duration = Duration::from_millis(200);
+/// How often [`await_partitions`] repeats its warning while it waits.
+const WAITING_WARNING_EVERY: Duration = Duration::from_secs(30);
+
+/// The partition ids of `topic`, asking the broker again while it is away, for as long as it
+/// is away, or does not list the topic (a topic created a moment ago may not be in every answer
+/// at once), for `missing_for` or, with `None`, until it does.
+///
+/// Each request blocks the task for at most a second: meant for start-up, not a hot path.
+///
+/// # Errors
+/// [`PartitionsError::Missing`] once the broker has said the topic does not exist for
+/// `missing_for`; [`PartitionsError::ShutDown`] when `shutdown` comes first.
+pub async fn await_partitions<C, X>(
+    consumer: &C,
+    topic: &str,
+    missing_for: Option<Duration>,
+    shutdown: &CancellationToken,
+) -> Result<Vec<i32>, PartitionsError>
+where
+    C: Consumer<X>,
+    X: ConsumerContext,
+{
+    let mut missing_since: Option<Instant> = None;
+    let mut warned_at: Option<Instant> = None;
+    loop {
+        let last = match consumer.fetch_metadata(Some(topic), METADATA_TRY) {
+            Ok(metadata) => {
+                let partitions = partition_ids(&metadata, topic);
+                if !partitions.is_empty() {
+                    return Ok(partitions);
+                }
+                let since = *missing_since.get_or_insert_with(Instant::now);
+                if missing_for.is_some_and(|limit| since.elapsed() >= limit) {
+                    return Err(PartitionsError::Missing);
+                }
+                "the topic does not exist".to_owned()
+            }
+            Err(error) => {
+                missing_since = None; // No answer says nothing about the topic.
+                error.to_string()
+            }
+        };
+        if shutdown.is_cancelled() {
+            return Err(PartitionsError::ShutDown { last });
+        }
+        if warned_at.is_none_or(|at| at.elapsed() >= WAITING_WARNING_EVERY) {
+            warned_at = Some(Instant::now());
+            tracing::warn!(topic, reason = last, "waiting for the topic's partitions");
+        }
+        tokio::time::sleep(METADATA_PAUSE).await;
+    }
 }
 
 /// A client context that logs librdkafka's messages and errors through `tracing` (target

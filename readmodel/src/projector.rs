@@ -25,7 +25,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_platform::kafka::{KafkaSettings, TracingContext, await_partitions};
 use shop_platform::trace_context::{self, HopKind, Parent};
 use shop_processors::orders::status_name;
 use shop_processors::runtime::dead_letter::headers_for;
@@ -204,8 +204,19 @@ pub async fn run(
             doing: "creating the offset mirror",
             source,
         })?;
-    if !broker_answers(&consumer, &config.inputs(), &shutdown).await {
-        return Ok(()); // Shut down before the broker came.
+    // Subscribe only once the broker lists the inputs (they are created together, so the first
+    // stands for all). A consumer that subscribed while the broker was away sometimes never
+    // joined its group once the broker was back: no JoinGroup reached the broker for minutes,
+    // in 4 of 9 tries that started the projector during a broker restart (librdkafka 2.12.1),
+    // and 0 of 6 once it waited like this. The processors, which subscribe only after
+    // `init_transactions` has reached the broker, never showed it. With `None` for a missing
+    // topic, only a shutdown ends the wait early.
+    let [first_input, ..] = config.inputs();
+    if await_partitions(&consumer, first_input, None, &shutdown)
+        .await
+        .is_err()
+    {
+        return Ok(());
     }
     consumer
         .subscribe(&config.inputs())
@@ -225,40 +236,6 @@ pub async fn run(
         batch: Batch::default(),
     };
     projector.run(&shutdown).await
-}
-
-/// Waits until the broker lists the first of `topics` (they are created together); `false` if
-/// `shutdown` came first.
-///
-/// A consumer that subscribed while the broker was away sometimes never joined its group once
-/// the broker was back: no JoinGroup reached the broker for minutes, in 4 of 9 tries that
-/// started the projector during a broker restart (librdkafka 2.12.1), and 0 of 6 once it waited
-/// like this. The processors, which subscribe only after `init_transactions` has reached the
-/// broker, never showed it. Each try blocks the task for at most a second, at start-up only.
-async fn broker_answers(
-    consumer: &StreamConsumer<RebalanceContext>,
-    topics: &[&str],
-    shutdown: &CancellationToken,
-) -> bool {
-    let Some(first) = topics.first() else {
-        return true;
-    };
-    let mut waited = false;
-    while !shutdown.is_cancelled() {
-        match consumer.fetch_metadata(Some(first), Duration::from_secs(1)) {
-            Ok(metadata) if !shop_platform::kafka::partition_ids(&metadata, first).is_empty() => {
-                if waited {
-                    tracing::info!("the broker answers; subscribing");
-                }
-                return true;
-            }
-            Ok(_) => tracing::warn!(topic = first, "the broker does not list the topic yet"),
-            Err(error) => tracing::warn!(%error, "waiting for the broker before subscribing"),
-        }
-        waited = true;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    false
 }
 
 impl Projector {

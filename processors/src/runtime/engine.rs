@@ -174,18 +174,13 @@ impl<H: Handler> Engine<H> {
     /// a broker restart of 37 s made three instances of a chaos run exit after 30 s.
     fn init_transactions(&self, shutdown: &CancellationToken) -> Result<bool, RuntimeError> {
         let try_for = self.config.operation_timeout.min(INIT_TRY);
-        loop {
-            match self.producer.init_transactions(try_for) {
-                Ok(()) => return Ok(true),
-                Err(error) if is_retriable(&error) => {
-                    if shutdown.is_cancelled() {
-                        return Ok(false);
-                    }
-                    tracing::warn!(%error, "initialising transactions; trying again");
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(error) => return Err(fatal("initialising transactions", error)),
-            }
+        match until_not_retriable("initialising transactions", shutdown, || {
+            self.producer.init_transactions(try_for)
+        }) {
+            Ok(()) => Ok(true),
+            // Still retriable, so `until_not_retriable` stopped for the shutdown.
+            Err(error) if is_retriable(&error) => Ok(false),
+            Err(error) => Err(fatal("initialising transactions", error)),
         }
     }
 

@@ -11,7 +11,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use shop_platform::kafka::{KafkaSettings, TracingContext};
+use shop_platform::kafka::{KafkaSettings, TracingContext, await_partitions};
 use shop_schemas::{AvroCodec, AvroRecord};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -39,9 +39,9 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
     /// Reads every partition of `topic` from the beginning up to its end, then returns while a
     /// background task keeps applying new records until `shutdown`.
     ///
-    /// A broker that is away is waited out for as long as it is away, with a warning every
-    /// `timeout`: a processor that gave up after `timeout` came back only at its supervisor's
-    /// next restart, later than the broker.
+    /// A broker that is away is waited out for as long as it is away, with warnings (every
+    /// `timeout` while reading): a processor that gave up after `timeout` came back only at its
+    /// supervisor's next restart, later than the broker.
     ///
     /// # Errors
     /// [`RuntimeError::Restore`] if the broker says the topic does not exist for `timeout`, the
@@ -63,9 +63,9 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
         let consumer: StreamConsumer<TracingContext> = config
             .create_with_context(TracingContext)
             .map_err(|e| error(e.to_string()))?;
-        let partitions = partitions_of(&consumer, topic, timeout, &shutdown)
+        let partitions = await_partitions(&consumer, topic, Some(timeout), &shutdown)
             .await
-            .map_err(error)?;
+            .map_err(|e| error(e.to_string()))?;
         let mut assignment = TopicPartitionList::new();
         for partition in &partitions {
             assignment
@@ -191,52 +191,3 @@ impl<V: AvroRecord + Clone> GlobalTable<V> {
         };
     }
 }
-
-/// The partitions of `topic`, asking again while the broker is away (for as long as it is
-/// away) or does not know the topic (for `timeout`: a topic created a moment ago may not be in
-/// every answer at once). The error is "the topic does not exist" once the broker has said so
-/// for `timeout`, or the shutdown.
-async fn partitions_of<C: Consumer<TracingContext>>(
-    consumer: &C,
-    topic: &str,
-    timeout: Duration,
-    shutdown: &CancellationToken,
-) -> Result<Vec<i32>, String> {
-    let mut missing_since: Option<Instant> = None;
-    let mut warned_at: Option<Instant> = None;
-    loop {
-        let reason = match consumer.fetch_metadata(Some(topic), METADATA_TRY) {
-            Ok(metadata) => {
-                let partitions = shop_platform::kafka::partition_ids(&metadata, topic);
-                if !partitions.is_empty() {
-                    return Ok(partitions);
-                }
-                if missing_since.get_or_insert_with(Instant::now).elapsed() >= timeout {
-                    return Err("the topic does not exist".to_owned());
-                }
-                "the topic does not exist".to_owned()
-            }
-            Err(e) => {
-                missing_since = None; // No answer says nothing about the topic.
-                e.to_string()
-            }
-        };
-        if shutdown.is_cancelled() {
-            return Err(format!("shut down before the broker answered ({reason})"));
-        }
-        if warned_at.is_none_or(|at| at.elapsed() >= timeout) {
-            warned_at = Some(Instant::now());
-            tracing::warn!(
-                topic,
-                reason,
-                "global table: waiting for the topic's partitions"
-            );
-        }
-        tokio::time::sleep(RETRY_PAUSE).await;
-    }
-}
-
-/// The longest one metadata request may wait, so a broker back early is noticed early.
-const METADATA_TRY: Duration = Duration::from_secs(5);
-/// The pause between two metadata requests that found nothing.
-const RETRY_PAUSE: Duration = Duration::from_millis(200);
