@@ -3,6 +3,7 @@
 use futures::future::join_all;
 use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shop_platform::kafka::TracingContext;
 use shop_platform::testing;
@@ -153,6 +154,27 @@ pub(crate) fn producer() -> FutureProducer<TracingContext> {
     testing::kafka()
         .producer()
         .create_with_context(TracingContext)
+        .unwrap()
+}
+
+/// Encodes `value` under `key` as the pipeline's producers do and produces it to `topic`
+/// through `producer`; returns where it landed.
+pub(crate) async fn produce_record<T: AvroRecord>(
+    producer: &FutureProducer<TracingContext>,
+    codec: &AvroCodec,
+    topic: &str,
+    key: &str,
+    value: &T,
+) -> Delivery {
+    let key = codec.encode_key(topic, key).await.unwrap();
+    let value = codec.encode(topic, Part::Value, value).await.unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(&key).payload(&value),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(error, _)| error)
         .unwrap()
 }
 

@@ -8,10 +8,11 @@
 //! owner: offsets pending for its group, changelog records above the last stable offset.
 
 use crate::helpers::{
-    Running, Topics, codec, final_levels, outcome_counts, produce_commands, producer, restock,
+    Running, Topics, codec, final_levels, outcome_counts, produce_commands, produce_record,
+    producer, restock,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, FutureRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use shop_platform::kafka::TracingContext;
 use shop_platform::testing;
@@ -31,19 +32,7 @@ async fn a_restore_waits_for_the_previous_owners_last_transaction() {
 
     // The input the previous owner handled: 10 units of p0.
     let first = restock("a0", "p0", 10);
-    let key = codec.encode_key(&topics.input, "p0").await.unwrap();
-    let value = codec
-        .encode(&topics.input, Part::Value, &first)
-        .await
-        .unwrap();
-    let delivered = producer()
-        .send(
-            FutureRecord::to(&topics.input).key(&key).payload(&value),
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|(error, _)| error)
-        .unwrap();
+    let delivered = produce_record(&producer(), &codec, &topics.input, "p0", &first).await;
     let (input_partition, input_offset) = (delivered.partition, delivered.offset);
 
     // The previous owner's transaction: the state it made and the offset after its input,

@@ -1,12 +1,10 @@
 //! Deadlines: a handler that cancels orders left pending for too long, run across restarts.
 
-use crate::helpers::{codec, producer, register_subjects};
+use crate::helpers::{codec, produce_record, producer, register_subjects};
 use rdkafka::Message;
-use rdkafka::producer::FutureRecord;
 use shop_platform::testing;
 use shop_processors::runtime::{Handler, HandlerError, Outputs, RecordContext, RuntimeConfig};
 use shop_schemas::checkout::CheckoutRequested;
-use shop_schemas::codec::Part;
 use shop_schemas::orders::{Order, OrderEvent, OrderStatus};
 use shop_schemas::{AvroRecord, TimestampMillis, samples};
 use std::collections::HashMap;
@@ -171,22 +169,14 @@ async fn a_deadline_fires_once_even_across_restarts() {
     for i in 0..ORDERS {
         let mut checkout = samples::checkout_requested(0);
         checkout.order_id = format!("order-{i}");
-        let key = codec
-            .encode_key(&setup.input, &checkout.order_id)
-            .await
-            .unwrap();
-        let value = codec
-            .encode(&setup.input, Part::Value, &checkout)
-            .await
-            .unwrap();
-        producer
-            .send(
-                FutureRecord::to(&setup.input).key(&key).payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(error, _)| error)
-            .unwrap();
+        produce_record(
+            &producer,
+            &codec,
+            &setup.input,
+            &checkout.order_id,
+            &checkout,
+        )
+        .await;
     }
     // Stop before any deadline passes: the orders and their deadlines are in the changelog.
     let pending = testing::consume(&setup.changelog, ORDERS, Duration::from_secs(30)).await;
